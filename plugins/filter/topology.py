@@ -1,0 +1,232 @@
+# Copyright: mosquitto-ha maintainers
+# MIT License (see LICENSE)
+"""Filters that derive the cluster's peer lists from inventory groups and hostvars."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: topology
+short_description: Derive the cluster topology (broker endpoints, bridge connections, VRRP peers) from the inventory
+version_added: 0.1.0
+description:
+  - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers)
+    and C(host_address). They turn inventory groups and hostvars into the lists that the templates
+    render, so that no template indexes a group by position and scaling out is an inventory change.
+  - A host's address is, in this order, its O(address_var) hostvar (default C(cluster_address)),
+    the IPv4 address of its default route from gathered facts, or its C(ansible_host) when that is an
+    IPv4 address. A host with none of these is an error that names the host.
+options:
+  _input:
+    description: The C(groups) magic variable (for C(host_address), the C(hostvars) magic variable).
+    type: dict
+    required: true
+  hostvars:
+    description: The C(hostvars) magic variable.
+    type: dict
+  group:
+    description: Name of the inventory group to read.
+    type: str
+  port_var:
+    description: Hostvar that overrides the default port for one broker.
+    type: str
+    default: cluster_broker_port
+  default_port:
+    description: Port used when a broker does not set O(port_var).
+    type: int
+    default: 8883
+  address_var:
+    description: Hostvar that sets a host's cluster address explicitly.
+    type: str
+    default: cluster_address
+author:
+  - mosquitto-ha maintainers
+"""
+
+EXAMPLES = r"""
+- name: Nginx upstream servers, one per broker
+  ansible.builtin.debug:
+    msg: "{{ groups | mosquitto_ha.cluster.broker_endpoints(hostvars, 'brokers') }}"
+  # -> [{"name": "broker1", "address": "10.0.0.11", "port": 8883}, ...]
+
+- name: Bridge connections of the bridge master
+  ansible.builtin.debug:
+    msg: "{{ groups | mosquitto_ha.cluster.bridge_connections(hostvars, inventory_hostname, 'brokers') }}"
+  # -> [{"name": "bridge-broker1", "address": "10.0.0.11", "port": 8883,
+  #      "local_clientid": "bridgemaster.bridge-broker1", "remote_clientid": "bridgemaster.bridge-broker1"}, ...]
+
+- name: This load balancer's VRRP role and its peers
+  ansible.builtin.debug:
+    msg: "{{ groups | mosquitto_ha.cluster.vrrp_peers(hostvars, inventory_hostname, 'loadbalancers') }}"
+  # -> {"priority": 150, "state": "MASTER", "address": "10.0.0.31", "peers": ["10.0.0.32"]}
+
+- name: One host's cluster address
+  ansible.builtin.debug:
+    msg: "{{ hostvars | mosquitto_ha.cluster.host_address('broker1') }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(broker_endpoints) returns a list of dicts with keys C(name), C(address) and C(port), in inventory order.
+    - C(bridge_connections) returns the same list with C(name) replaced by a connection name
+      (C(bridge-<host>), sanitised) and the keys C(host), C(local_clientid) and C(remote_clientid) added.
+    - C(vrrp_peers) returns a dict with C(priority), C(state), C(address) and C(peers) (the other members' addresses).
+    - C(host_address) returns one address as a string.
+  type: raw
+"""
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _is_ipv4(value):
+    try:
+        ipaddress.IPv4Address(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _hostvars_of(hostvars, host):
+    try:
+        return hostvars[host]
+    except KeyError as exc:
+        raise AnsibleFilterError(f"host {host!r} is in a cluster group but has no hostvars") from exc
+
+
+def host_address(hostvars, host, address_var="cluster_address"):
+    """The address other cluster members use to reach ``host``."""
+    hv = _hostvars_of(hostvars, host)
+    explicit = hv.get(address_var)
+    if explicit:
+        if not _is_ipv4(explicit):
+            raise AnsibleFilterError(f"{address_var} of host {host!r} is {explicit!r}, which is not an IPv4 address")
+        return str(explicit)
+    facts = hv.get("ansible_facts") or {}
+    default_ipv4 = facts.get("default_ipv4") or hv.get("ansible_default_ipv4") or {}
+    if default_ipv4.get("address"):
+        return str(default_ipv4["address"])
+    ansible_host = hv.get("ansible_host")
+    if ansible_host and _is_ipv4(ansible_host):
+        return str(ansible_host)
+    raise AnsibleFilterError(
+        f"cannot work out an address for host {host!r}: set {address_var} for it, give it an IPv4 ansible_host, "
+        "or gather its facts before this point"
+    )
+
+
+def _group_members(groups, group):
+    members = groups.get(group)
+    if not members:
+        raise AnsibleFilterError(f"inventory group {group!r} is missing or empty")
+    return list(members)
+
+
+def _port(value, host, port_var):
+    try:
+        port = int(value)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError(f"{port_var} of host {host!r} is {value!r}, not a port number") from exc
+    if not 1 <= port <= 65535:
+        raise AnsibleFilterError(f"{port_var} of host {host!r} is {port}, outside 1-65535")
+    return port
+
+
+def broker_endpoints(groups, hostvars, group="brokers", port_var="cluster_broker_port", default_port=8883,
+                     address_var="cluster_address"):
+    """One endpoint (name, address, port) per member of ``group``, in inventory order."""
+    endpoints = []
+    seen = {}
+    for host in _group_members(groups, group):
+        hv = _hostvars_of(hostvars, host)
+        address = host_address(hostvars, host, address_var)
+        port = _port(hv.get(port_var, default_port), host, port_var)
+        key = (address, port)
+        if key in seen:
+            raise AnsibleFilterError(
+                f"hosts {seen[key]!r} and {host!r} in group {group!r} both resolve to {address}:{port}; "
+                f"give each a distinct {address_var}"
+            )
+        seen[key] = host
+        endpoints.append({"name": host, "address": address, "port": port})
+    return endpoints
+
+
+def bridge_connections(groups, hostvars, bridge_host, group="brokers", port_var="cluster_broker_port",
+                       default_port=8883, address_var="cluster_address", prefix="bridge-"):
+    """One bridge connection per broker, with names and client ids unique across the cluster."""
+    connections = []
+    names = {}
+    bridge_id = _NAME_UNSAFE.sub("_", str(bridge_host))
+    for endpoint in broker_endpoints(groups, hostvars, group, port_var, default_port, address_var):
+        host = endpoint["name"]
+        if host == bridge_host:
+            raise AnsibleFilterError(f"host {host!r} is both the bridge master and a broker; it cannot bridge to itself")
+        name = prefix + _NAME_UNSAFE.sub("_", host)
+        if name in names:
+            raise AnsibleFilterError(
+                f"brokers {names[name]!r} and {host!r} give the same bridge connection name {name!r}; rename one"
+            )
+        names[name] = host
+        clientid = f"{bridge_id}.{name}"
+        connections.append({
+            "name": name,
+            "host": host,
+            "address": endpoint["address"],
+            "port": endpoint["port"],
+            "local_clientid": clientid,
+            "remote_clientid": clientid,
+        })
+    return connections
+
+
+def vrrp_peers(groups, hostvars, host, group="loadbalancers", priority_var="vip_priority", base_priority=150,
+               step=50, address_var="cluster_address"):
+    """This host's VRRP priority and initial state, and the addresses of the other members of ``group``."""
+    members = _group_members(groups, group)
+    if host not in members:
+        raise AnsibleFilterError(f"host {host!r} is not in group {group!r}")
+    priorities = {}
+    for index, member in enumerate(members):
+        hv = _hostvars_of(hostvars, member)
+        value = hv.get(priority_var)
+        if value is None or value == "":
+            value = base_priority - index * step
+        try:
+            priority = int(value)
+        except (TypeError, ValueError) as exc:
+            raise AnsibleFilterError(f"{priority_var} of host {member!r} is {value!r}, not a number") from exc
+        if not 1 <= priority <= 254:
+            raise AnsibleFilterError(f"{priority_var} of host {member!r} is {priority}, outside 1-254")
+        priorities[member] = priority
+    by_priority = {}
+    for member, priority in priorities.items():
+        if priority in by_priority:
+            raise AnsibleFilterError(
+                f"hosts {by_priority[priority]!r} and {member!r} have the same VRRP priority {priority}; "
+                f"set distinct {priority_var} values"
+            )
+        by_priority[priority] = member
+    top = max(priorities.values())
+    return {
+        "priority": priorities[host],
+        "state": "MASTER" if priorities[host] == top else "BACKUP",
+        "address": host_address(hostvars, host, address_var),
+        "peers": [host_address(hostvars, m, address_var) for m in members if m != host],
+    }
+
+
+class FilterModule:
+    """Cluster topology filters."""
+
+    def filters(self):
+        return {
+            "broker_endpoints": broker_endpoints,
+            "bridge_connections": bridge_connections,
+            "vrrp_peers": vrrp_peers,
+            "host_address": host_address,
+        }

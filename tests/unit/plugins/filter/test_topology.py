@@ -1,0 +1,170 @@
+"""Unit tests for plugins/filter/topology.py, with plain dicts standing in for groups and hostvars."""
+
+import importlib.util
+import pathlib
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+_PATH = pathlib.Path(__file__).resolve().parents[4] / "plugins" / "filter" / "topology.py"
+_SPEC = importlib.util.spec_from_file_location("topology", _PATH)
+topology = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(topology)
+
+
+def facts(address):
+    return {"ansible_facts": {"default_ipv4": {"address": address, "interface": "eth0"}}}
+
+
+@pytest.fixture
+def inventory():
+    groups = {
+        "brokers": ["broker1", "broker2", "broker3"],
+        "bridge": ["bridgemaster"],
+        "loadbalancers": ["lb1", "lb2"],
+    }
+    hostvars = {
+        "broker1": facts("10.0.0.11"),
+        "broker2": {"ansible_host": "10.0.0.12"},
+        "broker3": {**facts("192.168.9.9"), "cluster_address": "10.0.0.13", "cluster_broker_port": 9883},
+        "bridgemaster": facts("10.0.0.21"),
+        "lb1": facts("10.0.0.31"),
+        "lb2": facts("10.0.0.32"),
+    }
+    return groups, hostvars
+
+
+def test_filters_are_registered():
+    assert set(topology.FilterModule().filters()) == {
+        "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address"}
+
+
+def test_host_address_precedence(inventory):
+    _, hostvars = inventory
+    assert topology.host_address(hostvars, "broker1") == "10.0.0.11"  # facts
+    assert topology.host_address(hostvars, "broker2") == "10.0.0.12"  # ansible_host
+    assert topology.host_address(hostvars, "broker3") == "10.0.0.13"  # explicit beats facts
+
+
+def test_host_address_legacy_fact_name():
+    assert topology.host_address({"h": {"ansible_default_ipv4": {"address": "10.1.1.1"}}}, "h") == "10.1.1.1"
+
+
+def test_host_address_without_any_source_names_the_host():
+    with pytest.raises(AnsibleFilterError, match="'nowhere'.*cluster_address"):
+        topology.host_address({"nowhere": {"ansible_host": "nowhere.example"}}, "nowhere")
+
+
+def test_host_address_rejects_bad_explicit_value():
+    with pytest.raises(AnsibleFilterError, match="not an IPv4"):
+        topology.host_address({"h": {"cluster_address": "banana"}}, "h")
+
+
+def test_broker_endpoints_in_inventory_order_with_port_override(inventory):
+    groups, hostvars = inventory
+    assert topology.broker_endpoints(groups, hostvars, "brokers") == [
+        {"name": "broker1", "address": "10.0.0.11", "port": 8883},
+        {"name": "broker2", "address": "10.0.0.12", "port": 8883},
+        {"name": "broker3", "address": "10.0.0.13", "port": 9883},
+    ]
+
+
+def test_broker_endpoints_follow_the_inventory_when_it_grows(inventory):
+    groups, hostvars = inventory
+    groups["brokers"].append("broker4")
+    hostvars["broker4"] = facts("10.0.0.14")
+    names = [e["name"] for e in topology.broker_endpoints(groups, hostvars, "brokers")]
+    assert names == ["broker1", "broker2", "broker3", "broker4"]
+
+
+def test_broker_endpoints_default_port_parameter(inventory):
+    groups, hostvars = inventory
+    ports = [e["port"] for e in topology.broker_endpoints(groups, hostvars, "brokers", default_port=1884)]
+    assert ports == [1884, 1884, 9883]
+
+
+@pytest.mark.parametrize("groups", [{}, {"brokers": []}])
+def test_broker_endpoints_empty_group(groups):
+    with pytest.raises(AnsibleFilterError, match="'brokers' is missing or empty"):
+        topology.broker_endpoints(groups, {}, "brokers")
+
+
+def test_broker_endpoints_duplicate_address(inventory):
+    groups, hostvars = inventory
+    hostvars["broker2"] = facts("10.0.0.11")
+    with pytest.raises(AnsibleFilterError, match="'broker1' and 'broker2'.*10.0.0.11:8883"):
+        topology.broker_endpoints(groups, hostvars, "brokers")
+
+
+@pytest.mark.parametrize("port", ["http", 0, 70000])
+def test_broker_endpoints_bad_port(inventory, port):
+    groups, hostvars = inventory
+    hostvars["broker1"]["cluster_broker_port"] = port
+    with pytest.raises(AnsibleFilterError, match="cluster_broker_port of host 'broker1'"):
+        topology.broker_endpoints(groups, hostvars, "brokers")
+
+
+def test_bridge_connections(inventory):
+    groups, hostvars = inventory
+    conns = topology.bridge_connections(groups, hostvars, "bridgemaster", "brokers")
+    assert [c["name"] for c in conns] == ["bridge-broker1", "bridge-broker2", "bridge-broker3"]
+    assert conns[2] == {
+        "name": "bridge-broker3",
+        "host": "broker3",
+        "address": "10.0.0.13",
+        "port": 9883,
+        "local_clientid": "bridgemaster.bridge-broker3",
+        "remote_clientid": "bridgemaster.bridge-broker3",
+    }
+    assert len({c["remote_clientid"] for c in conns}) == len(conns)
+
+
+def test_bridge_connection_names_are_sanitised_and_unique():
+    groups = {"brokers": ["mq 1.example.com", "mq/1.example.com"]}
+    hostvars = {"mq 1.example.com": facts("10.0.0.1"), "mq/1.example.com": facts("10.0.0.2")}
+    with pytest.raises(AnsibleFilterError, match="same bridge connection name 'bridge-mq_1.example.com'"):
+        topology.bridge_connections(groups, hostvars, "bm", "brokers")
+    conns = topology.bridge_connections({"brokers": ["mq 1.example.com"]}, hostvars, "bm", "brokers")
+    assert conns[0]["name"] == "bridge-mq_1.example.com"
+
+
+def test_bridge_master_cannot_be_a_broker(inventory):
+    groups, hostvars = inventory
+    with pytest.raises(AnsibleFilterError, match="both the bridge master and a broker"):
+        topology.bridge_connections(groups, hostvars, "broker1", "brokers")
+
+
+def test_vrrp_peers_derived_priorities(inventory):
+    groups, hostvars = inventory
+    assert topology.vrrp_peers(groups, hostvars, "lb1", "loadbalancers") == {
+        "priority": 150, "state": "MASTER", "address": "10.0.0.31", "peers": ["10.0.0.32"]}
+    assert topology.vrrp_peers(groups, hostvars, "lb2", "loadbalancers") == {
+        "priority": 100, "state": "BACKUP", "address": "10.0.0.32", "peers": ["10.0.0.31"]}
+
+
+def test_vrrp_peers_hostvar_priority_wins(inventory):
+    groups, hostvars = inventory
+    hostvars["lb2"]["vip_priority"] = 200
+    assert topology.vrrp_peers(groups, hostvars, "lb2", "loadbalancers")["state"] == "MASTER"
+    assert topology.vrrp_peers(groups, hostvars, "lb1", "loadbalancers")["state"] == "BACKUP"
+
+
+def test_vrrp_peers_equal_priorities_rejected(inventory):
+    groups, hostvars = inventory
+    hostvars["lb1"]["vip_priority"] = 100
+    with pytest.raises(AnsibleFilterError, match="same VRRP priority 100"):
+        topology.vrrp_peers(groups, hostvars, "lb2", "loadbalancers")
+
+
+@pytest.mark.parametrize("priority", [0, 255, "high"])
+def test_vrrp_peers_bad_priority(inventory, priority):
+    groups, hostvars = inventory
+    hostvars["lb1"]["vip_priority"] = priority
+    with pytest.raises(AnsibleFilterError, match="vip_priority of host 'lb1'"):
+        topology.vrrp_peers(groups, hostvars, "lb1", "loadbalancers")
+
+
+def test_vrrp_peers_host_outside_group(inventory):
+    groups, hostvars = inventory
+    with pytest.raises(AnsibleFilterError, match="not in group 'loadbalancers'"):
+        topology.vrrp_peers(groups, hostvars, "broker1", "loadbalancers")
