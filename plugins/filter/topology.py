@@ -14,8 +14,8 @@ name: topology
 short_description: Derive the cluster topology (broker endpoints, bridge connections, VRRP peers) from the inventory
 version_added: 0.1.0
 description:
-  - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers)
-    and C(host_address). They turn inventory groups and hostvars into the lists that the templates
+  - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers),
+    C(host_address) and C(group_addresses). They turn inventory groups and hostvars into the lists that the templates
     render, so that no template indexes a group by position and scaling out is an inventory change.
   - A host's address is, in this order, its O(address_var) hostvar (default C(cluster_address)),
     the IPv4 address of its default route from gathered facts, or its C(ansible_host) when that is an
@@ -64,6 +64,10 @@ EXAMPLES = r"""
     msg: "{{ groups | mosquitto_ha.cluster.vrrp_peers(hostvars, inventory_hostname, 'loadbalancers') }}"
   # -> {"priority": 150, "state": "MASTER", "address": "10.0.0.31", "peers": ["10.0.0.32"]}
 
+- name: Addresses of every member of three groups
+  ansible.builtin.debug:
+    msg: "{{ ['brokers', 'bridge'] | map('mosquitto_ha.cluster.group_addresses', groups, hostvars) | flatten }}"
+
 - name: One host's cluster address
   ansible.builtin.debug:
     msg: "{{ hostvars | mosquitto_ha.cluster.host_address('broker1') }}"
@@ -76,7 +80,8 @@ _value:
     - C(bridge_connections) returns the same list with C(name) replaced by a connection name
       (C(bridge-<host>), sanitised) and the keys C(host), C(local_clientid) and C(remote_clientid) added.
     - C(vrrp_peers) returns a dict with C(priority), C(state), C(address) and C(peers) (the other members' addresses).
-    - C(host_address) returns one address as a string.
+    - C(host_address) returns one address as a string; C(group_addresses) (input a group name, then
+      C(groups) and C(hostvars)) the addresses of a group's members.
   type: raw
 """
 
@@ -134,6 +139,11 @@ def _port(value, host, port_var):
     if not 1 <= port <= 65535:
         raise AnsibleFilterError(f"{port_var} of host {host!r} is {port}, outside 1-65535")
     return port
+
+
+def group_addresses(group, groups, hostvars, address_var="cluster_address"):
+    """The cluster addresses of the members of ``group`` (group name as input, for use with ``map``)."""
+    return [host_address(hostvars, host, address_var) for host in _group_members(groups, group)]
 
 
 def broker_endpoints(groups, hostvars, group="brokers", port_var="cluster_broker_port", default_port=8883,
@@ -229,4 +239,5 @@ class FilterModule:
             "bridge_connections": bridge_connections,
             "vrrp_peers": vrrp_peers,
             "host_address": host_address,
+            "group_addresses": group_addresses,
         }

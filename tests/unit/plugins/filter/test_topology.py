@@ -36,7 +36,14 @@ def inventory():
 
 def test_filters_are_registered():
     assert set(topology.FilterModule().filters()) == {
-        "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address"}
+        "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address", "group_addresses"}
+
+
+def test_group_addresses(inventory):
+    groups, hostvars = inventory
+    assert topology.group_addresses("loadbalancers", groups, hostvars) == ["10.0.0.31", "10.0.0.32"]
+    with pytest.raises(AnsibleFilterError, match="'nope' is missing"):
+        topology.group_addresses("nope", groups, hostvars)
 
 
 def test_host_address_precedence(inventory):

@@ -1,0 +1,75 @@
+# mosquitto_ha.cluster: developer and CI entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DISTROS ?= bookworm trixie
+SCENARIOS ?= default
+LINK := .collections/ansible_collections/mosquitto_ha/cluster
+
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/ansible-playbook: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../.. $(LINK)
+
+.PHONY: venv
+venv: $(BIN)/ansible-playbook $(LINK) ## create .venv with the pinned tools and link the collection
+
+.PHONY: docker
+docker: ## make sure a Docker engine runs (installs Debian's docker.io if absent)
+	./scripts/ensure-docker.sh
+
+.PHONY: images
+images: docker ## build the systemd test images (Debian 12 and 13) without a registry
+	./scripts/build-images.sh $(DISTROS)
+
+.PHONY: lint
+lint: venv ## yamllint and ansible-lint (production profile)
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint
+
+.PHONY: unit
+unit: venv ## unit tests of the plugins
+	$(BIN)/pytest -q tests/unit
+
+.PHONY: molecule
+molecule: venv images ## molecule test of $(SCENARIOS) on $(DISTROS)
+	set -e; for distro in $(DISTROS); do for scenario in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$scenario on $$distro"; \
+	  start=$$(date +%s); \
+	  MOLECULE_DISTRO=$$distro $(BIN)/molecule test -s $$scenario; \
+	  echo "=== molecule $$scenario on $$distro passed in $$(( $$(date +%s) - start )) s"; \
+	done; done
+
+.PHONY: build
+build: venv ## build the collection tarball
+	$(BIN)/ansible-galaxy collection build --force
+
+.PHONY: test
+test: lint unit build molecule ## everything CI runs: lint, unit tests, collection build, molecule on both distros
+
+.PHONY: lab
+lab: venv images ## stand up the 5-container lab cluster and print how to connect
+	./scripts/lab.sh up
+
+.PHONY: lab-down
+lab-down: ## remove the lab containers, network and generated secrets
+	./scripts/lab.sh down
+
+.PHONY: clean
+clean: ## remove the virtual environment and build output
+	rm -rf $(VENV) .collections *.tar.gz
