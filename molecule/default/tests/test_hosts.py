@@ -1,0 +1,113 @@
+"""Services, sockets, files and modes on every host of the cluster."""
+
+import os
+
+import pytest
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+_RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+BROKERS = _RUNNER.get_hosts("brokers")
+BRIDGE = _RUNNER.get_hosts("bridge")
+LBS = _RUNNER.get_hosts("loadbalancers")
+MOSQUITTO_HOSTS = BROKERS + BRIDGE
+ALL = MOSQUITTO_HOSTS + LBS
+
+
+@pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
+@pytest.mark.parametrize("service", ["mosquitto", "mosquitto-ha-watchdog"])
+def test_mosquitto_hosts_services(cluster, name, service):
+    svc = cluster.host(name).service(service)
+    assert svc.is_running
+    assert svc.is_enabled
+
+
+@pytest.mark.parametrize("name", LBS)
+@pytest.mark.parametrize("service", ["nginx", "keepalived", "mosquitto-ha-watchdog"])
+def test_loadbalancer_services(cluster, name, service):
+    svc = cluster.host(name).service(service)
+    assert svc.is_running
+    assert svc.is_enabled
+
+
+@pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
+def test_mosquitto_listens_on_tls_port_only(cluster, name):
+    host = cluster.host(name)
+    assert host.socket(f"tcp://0.0.0.0:{cluster.broker_port}").is_listening
+    listening = host.socket.get_listening_sockets()
+    assert not [s for s in listening if s.endswith(":1883")], f"a plaintext 1883 listener is open: {listening}"
+
+
+@pytest.mark.parametrize("name", LBS)
+def test_nginx_listens_on_vip_and_health_port(cluster, name):
+    host = cluster.host(name)
+    # Both nodes bind the VIP (net.ipv4.ip_nonlocal_bind), so the backup is ready the moment it takes over.
+    assert host.socket(f"tcp://{cluster.vip}:{cluster.port}").is_listening
+    assert host.socket("tcp://127.0.0.1:18883").is_listening
+    assert not host.socket("tcp://0.0.0.0:80").is_listening
+    assert host.sysctl("net.ipv4.ip_nonlocal_bind") == 1
+
+
+def test_vip_held_by_exactly_one_load_balancer(cluster):
+    holders = [n for n in LBS if cluster.vip in cluster.host(n).interface("eth0").addresses]
+    assert len(holders) == 1, f"VIP {cluster.vip} is on {holders}"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_host_key_and_certificate(cluster, name):
+    host = cluster.host(name)
+    key = host.file(f"/etc/mosquitto-ha/pki/{name}.key")
+    assert key.is_file
+    assert key.mode == 0o600
+    assert key.user == ("mosquitto" if name in MOSQUITTO_HOSTS else "root")
+    cert = host.file(f"/etc/mosquitto-ha/pki/{name}.crt")
+    assert cert.mode == 0o644
+    text = host.check_output(f"openssl x509 -in /etc/mosquitto-ha/pki/{name}.crt -noout -text")
+    assert f"DNS:{name}" in text
+    if name in BROKERS or name in LBS:
+        assert f"IP Address:{cluster.vip}" in text
+    else:
+        assert f"IP Address:{cluster.vip}" not in text
+    assert host.run(
+        f"openssl verify -CAfile /etc/mosquitto-ha/pki/ca.crt /etc/mosquitto-ha/pki/{name}.crt").rc == 0
+
+
+def test_bridge_has_one_connection_per_broker(cluster):
+    conf = cluster.host(BRIDGE[0]).file("/etc/mosquitto/conf.d/bridge.conf").content_string
+    connections = [line.split()[1] for line in conf.splitlines() if line.startswith("connection ")]
+    assert sorted(connections) == sorted(f"bridge-{b}" for b in BROKERS)
+    for address in cluster.brokers.values():
+        assert f"address {address}:{cluster.broker_port}" in conf
+    assert conf.count("topic # both 2") == len(BROKERS)
+    assert conf.count("bridge_insecure false") == len(BROKERS)
+
+
+def test_bridge_connections_are_up(cluster):
+    """The bridge master reports every connection up on its $SYS notification topics."""
+    from mqttcheck import Client, wait_until
+
+    client = Client(cluster.bridge[BRIDGE[0]], cluster.broker_port, cluster.cafile).connect()
+    try:
+        client.subscribe("$SYS/broker/connection/+/state", qos=1)
+        # Notifications are published under the bridge's remote client id.
+        expected = {f"$SYS/broker/connection/{BRIDGE[0]}.bridge-{b}/state" for b in BROKERS}
+        wait_until(lambda: all(client.received(t)[-1:] == ["1"] for t in expected), 30)
+        states = {t: client.received(t) for t in expected}
+    finally:
+        client.close()
+    assert all(v[-1:] == ["1"] for v in states.values()), states
+
+
+@pytest.mark.parametrize("name", LBS)
+def test_nginx_upstreams_follow_the_inventory(cluster, name):
+    conf = cluster.host(name).file("/etc/nginx/nginx.conf").content_string
+    servers = [line.split()[1] for line in conf.splitlines() if line.strip().startswith("server ") and "max_fails" in line]
+    assert sorted(servers) == sorted(f"{a}:{cluster.broker_port}" for a in cluster.brokers.values())
+    assert "hash $remote_addr consistent;" in conf
+
+
+@pytest.mark.parametrize("name", LBS)
+def test_keepalived_config_is_private(cluster, name):
+    conf = cluster.host(name).file("/etc/keepalived/keepalived.conf")
+    assert conf.mode == 0o600
+    assert conf.user == "root"
+    assert "auth_type PASS" in conf.content_string

@@ -1,0 +1,76 @@
+"""What the molecule verifiers need to know about the cluster under test, read from molecule's inventory."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+
+import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+
+@dataclasses.dataclass
+class Cluster:
+    inventory: str
+    vip: str
+    port: int
+    broker_port: int
+    cafile: str
+    brokers: dict  # name -> address
+    bridge: dict
+    loadbalancers: dict
+
+    def host(self, name):
+        return testinfra.get_host(f"ansible://{name}?ansible_inventory={self.inventory}")
+
+    @property
+    def broker_endpoints(self):
+        return [(address, self.broker_port) for address in self.brokers.values()]
+
+
+def _address(inventory, name):
+    host = testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
+    return host.check_output("ip -4 -o addr show dev eth0 scope global primary | awk '{print $4}' | cut -d/ -f1 | head -n1")
+
+
+def load_cluster():
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    runner = AnsibleRunner(inventory)
+    groups = {g: runner.get_hosts(g) for g in ("brokers", "bridge", "loadbalancers")}
+    first = groups["brokers"][0]
+    hostvars = runner.get_variables(first)
+    local_dir = hostvars.get("cluster_local_dir") or os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "mosquitto-ha")
+    return Cluster(
+        inventory=inventory,
+        vip=hostvars["cluster_vip"],
+        port=int(hostvars.get("cluster_port", 8883)),
+        broker_port=int(hostvars.get("cluster_broker_port", 8883)),
+        cafile=os.path.join(local_dir, "pki", "ca.crt"),
+        brokers={n: _address(inventory, n) for n in groups["brokers"]},
+        bridge={n: _address(inventory, n) for n in groups["bridge"]},
+        loadbalancers={n: _address(inventory, n) for n in groups["loadbalancers"]},
+    )
+
+
+def run_playbook(playbook, *extra, check=False):
+    """Run a playbook against molecule's inventory; return (returncode, output, recap) where recap maps
+    host -> {ok, changed, unreachable, failed, ...}."""
+    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
+    env = dict(os.environ)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(project, ".collections")
+    env["ANSIBLE_ROLES_PATH"] = os.path.join(project, "roles")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, *extra]
+    if check:
+        cmd.append("--check")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+    recap = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line.strip())
+        if match:
+            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return proc.returncode, output, recap
