@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DISTROS ?= bookworm trixie
-SCENARIOS ?= default
+# scenario:distro pairs that `make molecule` runs, in order.
+MOLECULE_RUNS ?= default:bookworm default:trixie
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
 
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
@@ -46,24 +47,29 @@ lint: venv ## yamllint and ansible-lint (production profile)
 unit: venv ## unit tests of the plugins
 	$(BIN)/pytest -q tests/unit
 
+.PHONY: preflight
+preflight: venv ## bad inventories are refused before any host is touched
+	$(BIN)/pytest -q tests/preflight
+
 .PHONY: molecule
-molecule: venv images ## molecule test of $(SCENARIOS) on $(DISTROS)
-	set -e; for distro in $(DISTROS); do for scenario in $(SCENARIOS); do \
+molecule: venv images ## molecule test of each scenario:distro in MOLECULE_RUNS
+	set -e; for run in $(MOLECULE_RUNS); do \
+	  scenario=$${run%%:*}; distro=$${run##*:}; \
 	  echo "=== molecule test -s $$scenario on $$distro"; \
 	  start=$$(date +%s); \
 	  MOLECULE_DISTRO=$$distro $(BIN)/molecule test -s $$scenario; \
 	  echo "=== molecule $$scenario on $$distro passed in $$(( $$(date +%s) - start )) s"; \
-	done; done
+	done
 
 .PHONY: build
 build: venv ## build the collection tarball
 	$(BIN)/ansible-galaxy collection build --force
 
 .PHONY: test
-test: lint unit build molecule ## everything CI runs: lint, unit tests, collection build, molecule on both distros
+test: lint unit preflight build molecule ## everything CI runs: lint, unit and preflight tests, build, molecule
 
 .PHONY: lab
-lab: venv images ## stand up the 5-container lab cluster and print how to connect
+lab: venv docker ## stand up the 5-container lab cluster and print how to connect
 	./scripts/lab.sh up
 
 .PHONY: lab-down

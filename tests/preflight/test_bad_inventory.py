@@ -1,0 +1,68 @@
+"""Bad input is refused by the preflight play, with a message saying what to change, before any host is
+touched. Each case runs the real playbooks/site.yml against an inventory of local-connection hosts."""
+
+import os
+import pathlib
+import re
+import subprocess
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+GOOD_GROUPS = {
+    "brokers": ["broker1", "broker2"],
+    "bridge": ["bridge1"],
+    "loadbalancers": ["lb1", "lb2"],
+}
+GOOD_VARS = {"cluster_vip": "192.0.2.250"}
+
+
+def inventory(groups, group_vars):
+    children = {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()}
+    return {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                             **group_vars},
+                    "children": children}}
+
+
+def run_site(tmp_path, groups, group_vars, *extra):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump(inventory(groups, group_vars)))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    proc = subprocess.run(["ansible-playbook", "-i", str(inv), str(ROOT / "playbooks" / "site.yml"), *extra],
+                          capture_output=True, text=True, env=env, timeout=300, check=False, cwd=ROOT)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+CASES = {
+    "no brokers": (dict(GOOD_GROUPS, brokers=[]), GOOD_VARS,
+                   r"at least one host in group 'brokers' \(found 0\)"),
+    "one load balancer": (dict(GOOD_GROUPS, loadbalancers=["lb1"]), GOOD_VARS,
+                          r"exactly two in\s+'loadbalancers' \(found 1\)"),
+    "three load balancers": (dict(GOOD_GROUPS, loadbalancers=["lb1", "lb2", "lb3"]), GOOD_VARS,
+                             r"exactly two in\s+'loadbalancers' \(found 3\)"),
+    "two bridge masters": (dict(GOOD_GROUPS, bridge=["bridge1", "bridge2"]), GOOD_VARS,
+                           r"exactly one in 'bridge'\s+\(found 2\)"),
+    "host in two groups": (dict(GOOD_GROUPS, loadbalancers=["lb1", "broker1"]), GOOD_VARS,
+                           r"Hosts broker1 are in more than one of the groups"),
+    "no VIP": (GOOD_GROUPS, {}, r"cluster_vip must be the virtual IPv4 address"),
+    "VIP not IPv4": (GOOD_GROUPS, {"cluster_vip": "mqtt.example.com"},
+                     r"cluster_vip must be the virtual IPv4 address.*mqtt.example.com"),
+    "VIP out of range": (GOOD_GROUPS, {"cluster_vip": "10.0.0.300"}, r"cluster_vip must be the virtual IPv4 address"),
+    "port out of range": (GOOD_GROUPS, dict(GOOD_VARS, cluster_port=70000),
+                          r"cluster_port must be a port number from 1 to 65535; got \"70000\""),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_inventory_is_refused_before_any_change(tmp_path, case):
+    groups, group_vars, message = CASES[case]
+    rc, output = run_site(tmp_path, groups, group_vars)
+    assert rc != 0, output[-3000:]
+    flat = re.sub(r"\s+", " ", output)
+    assert re.search(re.sub(r"\\s\+", " ", message).replace(" ", r"\s*"), flat), output[-3000:]
+    # Nothing past the preflight play ran, and nothing was changed.
+    assert "PLAY [Brokers" not in output, output[-3000:]
+    assert re.search(r"changed=[1-9]", output) is None, output[-3000:]
