@@ -26,12 +26,12 @@ def inventory(groups, group_vars):
                     "children": children}}
 
 
-def run_site(tmp_path, groups, group_vars, *extra):
+def run_site(tmp_path, groups, group_vars, *extra, playbook="site.yml"):
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump(inventory(groups, group_vars)))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    proc = subprocess.run(["ansible-playbook", "-i", str(inv), str(ROOT / "playbooks" / "site.yml"), *extra],
+    proc = subprocess.run(["ansible-playbook", "-i", str(inv), str(ROOT / "playbooks" / playbook), *extra],
                           capture_output=True, text=True, env=env, timeout=300, check=False, cwd=ROOT)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -65,4 +65,33 @@ def test_bad_inventory_is_refused_before_any_change(tmp_path, case):
     assert re.search(re.sub(r"\\s\+", " ", message).replace(" ", r"\s*"), flat), output[-3000:]
     # Nothing past the preflight play ran, and nothing was changed.
     assert "PLAY [Brokers" not in output, output[-3000:]
+    assert re.search(r"changed=[1-9]", output) is None, output[-3000:]
+
+
+SCALE_CASES = {
+    "add: no new_brokers group": ("add_broker.yml", GOOD_GROUPS, r"Group 'new_brokers' is empty or missing"),
+    "add: new broker outside the broker group": (
+        "add_broker.yml", dict(GOOD_GROUPS, new_brokers=["broker9"]),
+        r"Not in the broker group: broker9"),
+    "add: new broker that is a load balancer": (
+        "add_broker.yml", dict(GOOD_GROUPS, brokers=["broker1", "broker2", "lb2"], new_brokers=["lb2"]),
+        r"also a load balancer or the bridge master: lb2"),
+    "remove: no retiring_brokers group": ("remove_broker.yml", GOOD_GROUPS,
+                                          r"Group 'retiring_brokers' is empty or missing"),
+    "remove: retiring broker still in the broker group": (
+        "remove_broker.yml", dict(GOOD_GROUPS, retiring_brokers=["broker2"]),
+        r"broker2 are still in the broker, bridge or load balancer group"),
+    "remove: the last broker": (
+        "remove_broker.yml", dict(GOOD_GROUPS, brokers=[], retiring_brokers=["broker1"]),
+        r"would leave no broker in the cluster"),
+}
+
+
+@pytest.mark.parametrize("case", list(SCALE_CASES))
+def test_bad_scaling_request_is_refused_before_any_change(tmp_path, case):
+    playbook, groups, message = SCALE_CASES[case]
+    rc, output = run_site(tmp_path, groups, GOOD_VARS, playbook=playbook)
+    assert rc != 0, output[-3000:]
+    assert re.search(message, re.sub(r"\s+", " ", output)), output[-3000:]
+    assert "PLAY [Preflight" not in output, output[-3000:]
     assert re.search(r"changed=[1-9]", output) is None, output[-3000:]

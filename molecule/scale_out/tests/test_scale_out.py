@@ -157,6 +157,13 @@ def test_site_after_add_broker_changes_nothing(cluster, state):
     assert {h: r["changed"] for h, r in recap.items() if r["changed"]} == {}, output[-5000:]
 
 
+def test_adding_configured_brokers_again_is_refused(state):
+    rc, output, recap = run_playbook(os.path.join(PLAYBOOKS, "add_broker.yml"), "-i", state["add"]["inventory"])
+    assert rc != 0
+    assert "already have a bridge connection" in output, output[-3000:]
+    assert {h: r["changed"] for h, r in recap.items() if r["changed"]} == {}, output[-3000:]
+
+
 def test_remove_a_broker(cluster, state, tmp_path_factory):
     inv = _inventory(tmp_path_factory, "remove", {"brokers": ["mso-broker3"], "retiring_brokers": [RETIRED]})
     started = time.monotonic()
