@@ -76,6 +76,12 @@ lab: venv docker ## stand up the 5-container lab cluster and print how to connec
 lab-down: ## remove the lab containers, network and generated secrets
 	./scripts/lab.sh down
 
+.PHONY: bench
+bench: venv docker ## benchmarks against the lab: writes BENCHMARKS.md and bench/plots/ (not part of make test)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	command -v mosquitto_pub >/dev/null || { apt-get update -qq && apt-get install -y -qq mosquitto-clients; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## remove the virtual environment and build output
 	rm -rf $(VENV) .collections *.tar.gz
