@@ -21,9 +21,19 @@ class Cluster:
     brokers: dict  # name -> address
     bridge: dict
     loadbalancers: dict
+    username: str | None = None  # MQTT credentials of the scenario's test user (e2e_mqtt_username / _password)
+    password: str | None = None
 
     def host(self, name):
         return testinfra.get_host(f"ansible://{name}?ansible_inventory={self.inventory}")
+
+    def client(self, host, port=None, **kwargs):
+        """A mqttcheck.Client for host:port (default: the broker port) with the cluster CA and test credentials."""
+        from mqttcheck import Client  # noqa: PLC0415 (tests/e2e is on sys.path in the verifiers)
+
+        kwargs.setdefault("username", self.username)
+        kwargs.setdefault("password", self.password)
+        return Client(host, self.broker_port if port is None else port, self.cafile, **kwargs)
 
     @property
     def broker_endpoints(self):
@@ -51,6 +61,8 @@ def load_cluster():
         brokers={n: _address(inventory, n) for n in groups["brokers"]},
         bridge={n: _address(inventory, n) for n in groups["bridge"]},
         loadbalancers={n: _address(inventory, n) for n in groups["loadbalancers"]},
+        username=hostvars.get("e2e_mqtt_username"),
+        password=hostvars.get("e2e_mqtt_password"),
     )
 
 

@@ -32,7 +32,8 @@ def wait_until(predicate, timeout, interval=0.05):
 class Client:
     """A paho client that records what it receives, connected with TLS verified against cafile."""
 
-    def __init__(self, host, port, cafile, client_id=None, clean_session=True, keepalive=30):
+    def __init__(self, host, port, cafile, client_id=None, clean_session=True, keepalive=30,
+                 username=None, password=None):
         self.host, self.port = host, port
         self.client_id = client_id or f"e2e-{uuid.uuid4().hex[:12]}"
         self.messages = collections.defaultdict(list)  # topic -> [payload, ...]
@@ -46,6 +47,8 @@ class Client:
             clean_session=clean_session,
             protocol=mqtt.MQTTv311,
         )
+        if username is not None:
+            self.mqtt.username_pw_set(username, password)
         if cafile is not None:
             self.mqtt.tls_set(ca_certs=cafile, cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.mqtt.on_connect = self._on_connect
