@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DISTROS ?= bookworm trixie
 # scenario:distro pairs that `make molecule` runs, in order.
-MOLECULE_RUNS ?= default:bookworm default:trixie scale_out:bookworm
+MOLECULE_RUNS ?= default:bookworm default:trixie failover:bookworm scale_out:bookworm
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
 
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections

@@ -1,0 +1,73 @@
+"""Seven faults, one at a time, each under a QoS 1 stream through the VIP (tests/e2e/faults.py does the work).
+
+After each fault: the faulted process is back where that applies, the VIP sits on exactly one load balancer
+whose nginx is healthy, every broker delivers to every other broker again, and the persistent subscriber got
+every acknowledged message (lost = 0; duplicates are counted and printed). The recovery figures are printed
+and saved to $MOLECULE_EPHEMERAL_DIRECTORY/failover-results.json; they are reported, not asserted.
+"""
+
+import os
+
+import pytest
+from faults import DESCRIPTIONS, FAULTS, Rig, clock, dump, inject, journal, unit_active
+
+RESULTS = []
+
+
+@pytest.fixture(scope="module")
+def rig(cluster):
+    rig = Rig(cluster)
+    assert rig.settled(120), "the cluster is not healthy before the first fault"
+    return rig
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    if not RESULTS:
+        return
+    print("\n\nFailover figures (fault -> process serving again / publish acknowledged through the VIP / "
+          "every broker delivering to every other):")
+    for r in RESULTS:
+        print("  " + r.line())
+        for note in r.notes:
+            print(f"      {note}")
+    path = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "failover-results.json")
+    dump(RESULTS, path)
+    print(f"  saved to {path}")
+
+
+@pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
+def test_fault_under_load(rig, fault):
+    since = {n: clock(n) for n in list(rig.cluster.loadbalancers) + list(rig.cluster.brokers)}
+    result = inject(rig, fault)
+    RESULTS.append(result)
+    print(f"\n{DESCRIPTIONS[fault]}:\n  {result.line()}")
+
+    assert result.acked > 200, f"the stream was too short to mean anything: {result}"
+    assert result.lost == 0, f"{result.lost} acknowledged QoS 1 messages lost: {result.notes}"
+    assert result.acked == result.published, f"messages never acknowledged: {result}"
+    assert result.sessions_lost == 0, "the persistent subscriber's session did not survive"
+    assert result.vip_s is not None, "no publish through the VIP succeeded after the fault"
+    assert result.cross_s is not None, "cross-broker delivery did not come back"
+    assert "cluster did not settle" not in result.notes
+    if fault != "lb_container_kill":
+        assert result.recovery_s is not None, f"{result.target} did not recover"
+
+    target = result.target
+    if fault == "broker_sigstop":
+        log = journal(target, since[target], unit="mosquitto-ha-watchdog")
+        assert "mosquitto.service: restarting: 2 probes in a row failed" in log, log
+    if fault == "keepalived_stop":
+        log = journal(target, since[target], unit="mosquitto-ha-watchdog")
+        assert "keepalived.service: restarting: unit is inactive" in log, log
+    if fault in ("keepalived_stop", "lb_container_kill"):
+        assert result.vip_holder_after != result.vip_holder_before, "the VIP did not move"
+        new = result.vip_holder_after
+        transitions = journal(new, since[new], tag="mosquitto-ha-vrrp")
+        assert "now MASTER" in transitions, f"no MASTER transition logged on {new}: {transitions!r}"
+    if fault == "lb_container_kill":
+        assert any("rejoined" in n for n in result.notes), result.notes
+    if fault == "broker_reboot":
+        for unit in ("mosquitto", "mosquitto-ha-watchdog"):
+            assert unit_active(target, unit), f"{unit} is not running on {target} after the reboot"
