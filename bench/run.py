@@ -35,6 +35,13 @@ PORT = 8883
 BROKERS = {"mqttlab-broker1": "172.29.60.11", "mqttlab-broker2": "172.29.60.12"}
 INVENTORY = ROOT / "inventories" / "lab"
 CAFILE = INVENTORY / ".mosquitto-ha" / "pki" / "ca.crt"
+# The lab's MQTT user (inventories/lab/group_vars/all.yml); its password is generated on the first lab run.
+USERNAME = "lab"
+PASSWORD_FILE = INVENTORY / ".mosquitto-ha" / "lab_mqtt_password"
+
+
+def credentials():
+    return {"username": USERNAME, "password": PASSWORD_FILE.read_text().strip()}
 PLOTS = ROOT / "bench" / "plots"
 
 
@@ -51,7 +58,7 @@ def throughput(host, qos, publishers, per_publisher, payload=64, timeout=60):
     machine to the same broker). Returns (msgs_per_s, received, sent, seconds)."""
     total = publishers * per_publisher
     topic = f"bench/tp/{uuid.uuid4().hex[:8]}"
-    tls = ["-h", host, "-p", str(PORT), "--cafile", str(CAFILE)]
+    tls = ["-h", host, "-p", str(PORT), "--cafile", str(CAFILE), "-u", USERNAME, "-P", credentials()["password"]]
     body = ("x" * payload + "\n") * per_publisher
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
         handle.write(body)
@@ -87,7 +94,7 @@ def latency(pub_host, sub_host, count, rate=200.0, qos=1):
     """End-to-end latency (ms) of `count` QoS 1 messages from a publisher on pub_host to a subscriber on
     sub_host, both on this machine (one clock)."""
     topic = f"bench/lat/{uuid.uuid4().hex[:8]}"
-    sub = Client(sub_host, PORT, str(CAFILE)).connect()
+    sub = Client(sub_host, PORT, str(CAFILE), **credentials()).connect()
     samples = []
     lock = threading.Lock()
 
@@ -101,7 +108,7 @@ def latency(pub_host, sub_host, count, rate=200.0, qos=1):
 
     sub.mqtt.on_message = on_message
     sub.subscribe(topic, qos=qos)
-    pub = Client(pub_host, PORT, str(CAFILE)).connect()
+    pub = Client(pub_host, PORT, str(CAFILE), **credentials()).connect()
     try:
         # Warm up until the path (maybe a bridge) delivers.
         wait_until(lambda: (pub.mqtt.publish(topic, f"w:{time.perf_counter_ns()}", qos=qos) and False) or warm,
@@ -133,8 +140,8 @@ def bridge_restart_window(repetitions):
     reaches a subscriber on broker 2 again (the window in which cross-broker delivery waits in queues)."""
     b1, b2 = list(BROKERS.values())[:2]
     topic = f"bench/window/{uuid.uuid4().hex[:8]}"
-    sub = Client(b2, PORT, str(CAFILE)).connect().subscribe(topic + "/#", qos=1)
-    pub = Client(b1, PORT, str(CAFILE)).connect()
+    sub = Client(b2, PORT, str(CAFILE), **credentials()).connect().subscribe(topic + "/#", qos=1)
+    pub = Client(b1, PORT, str(CAFILE), **credentials()).connect()
     windows = []
     try:
         for rep in range(repetitions):

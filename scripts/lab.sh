@@ -81,8 +81,10 @@ up() {
   ansible-playbook -i "$INVENTORY" playbooks/site.yml
   log "site.yml took $((SECONDS - t1)) s"
   log "smoke check: messages through the VIP, counted at every broker"
-  python tests/e2e/mqttcheck.py --vip "$VIP" --port "$PORT" --cafile "$SECRETS/pki/ca.crt" \
-    --broker "${NODES[mqttlab-broker1]}:8883" --broker "${NODES[mqttlab-broker2]}:8883" --messages 10
+  local password
+  password=$(cat "$SECRETS/lab_mqtt_password")
+  MQTT_PASSWORD=$password python tests/e2e/mqttcheck.py --vip "$VIP" --port "$PORT" --cafile "$SECRETS/pki/ca.crt" \
+    --username lab --broker "${NODES[mqttlab-broker1]}:8883" --broker "${NODES[mqttlab-broker2]}:8883" --messages 10
   log "lab ready in $((SECONDS - t0)) s"
   cat <<MSG
 
@@ -91,9 +93,10 @@ The lab cluster is up (Debian $DISTRO). Clients connect to the VIP with TLS:
   VIP      $VIP:$PORT   (DNS name in the certificates: mqtt.lab.test)
   CA       $ROOT/$SECRETS/pki/ca.crt
   brokers  ${NODES[mqttlab-broker1]}:8883 ${NODES[mqttlab-broker2]}:8883   bridge master ${NODES[mqttlab-bridge]}:8883
+  user     lab, password in $ROOT/$SECRETS/lab_mqtt_password (anonymous clients are refused)
 
-  mosquitto_sub -h $VIP -p $PORT --cafile $ROOT/$SECRETS/pki/ca.crt -t 'demo/#' -v
-  mosquitto_pub -h $VIP -p $PORT --cafile $ROOT/$SECRETS/pki/ca.crt -t demo/hello -m 'hello' -q 1
+  mosquitto_sub -h $VIP -p $PORT --cafile $ROOT/$SECRETS/pki/ca.crt -u lab -P "\$(cat $ROOT/$SECRETS/lab_mqtt_password)" -t 'demo/#' -v
+  mosquitto_pub -h $VIP -p $PORT --cafile $ROOT/$SECRETS/pki/ca.crt -u lab -P "\$(cat $ROOT/$SECRETS/lab_mqtt_password)" -t demo/hello -m 'hello' -q 1
 
 (mosquitto_pub and mosquitto_sub come with Debian's mosquitto-clients package.)
 Re-run the playbook:  ANSIBLE_COLLECTIONS_PATH=$ROOT/.collections .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml

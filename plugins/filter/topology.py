@@ -15,7 +15,7 @@ short_description: Derive the cluster topology (broker endpoints, bridge connect
 version_added: 0.1.0
 description:
   - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers),
-    C(host_address) and C(group_addresses). They turn inventory groups and hostvars into the lists that the templates
+    C(host_address), C(group_addresses) and C(outside_subnet). They turn inventory groups and hostvars into the lists that the templates
     render, so that no template indexes a group by position and scaling out is an inventory change.
   - A host's address is, in this order, its O(address_var) hostvar (default C(cluster_address)),
     the IPv4 address of its default route from gathered facts, or its C(ansible_host) when that is an
@@ -68,6 +68,11 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ ['brokers', 'bridge'] | map('mosquitto_ha.cluster.group_addresses', groups, hostvars) | flatten }}"
 
+- name: Load balancer addresses that are not in the VIP's subnet (empty when all are)
+  ansible.builtin.debug:
+    msg: "{{ 'loadbalancers' | mosquitto_ha.cluster.group_addresses(groups, hostvars)
+             | mosquitto_ha.cluster.outside_subnet(cluster_vip, cluster_vip_prefix) }}"
+
 - name: One host's cluster address
   ansible.builtin.debug:
     msg: "{{ hostvars | mosquitto_ha.cluster.host_address('broker1') }}"
@@ -82,6 +87,8 @@ _value:
     - C(vrrp_peers) returns a dict with C(priority), C(state), C(address) and C(peers) (the other members' addresses).
     - C(host_address) returns one address as a string; C(group_addresses) (input a group name, then
       C(groups) and C(hostvars)) the addresses of a group's members.
+    - C(outside_subnet) (input a list of addresses, then an address and a prefix length) returns the addresses
+      that are not in that address's IPv4 network, in input order.
   type: raw
 """
 
@@ -230,6 +237,23 @@ def vrrp_peers(groups, hostvars, host, group="loadbalancers", priority_var="vip_
     }
 
 
+def outside_subnet(addresses, address, prefix):
+    """The members of ``addresses`` that are not in the IPv4 network ``address``/``prefix``."""
+    try:
+        network = ipaddress.IPv4Network(f"{address}/{int(prefix)}", strict=False)
+    except (ValueError, TypeError) as exc:
+        raise AnsibleFilterError(f"outside_subnet: {address}/{prefix} is not an IPv4 network: {exc}") from exc
+    outside = []
+    for item in addresses:
+        try:
+            inside = ipaddress.IPv4Address(str(item)) in network
+        except ValueError:
+            inside = False
+        if not inside:
+            outside.append(item)
+    return outside
+
+
 class FilterModule:
     """Cluster topology filters."""
 
@@ -240,4 +264,5 @@ class FilterModule:
             "vrrp_peers": vrrp_peers,
             "host_address": host_address,
             "group_addresses": group_addresses,
+            "outside_subnet": outside_subnet,
         }

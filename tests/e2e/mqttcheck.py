@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import socket
 import ssl
 import sys
@@ -33,7 +34,7 @@ class Client:
     """A paho client that records what it receives, connected with TLS verified against cafile."""
 
     def __init__(self, host, port, cafile, client_id=None, clean_session=True, keepalive=30,
-                 username=None, password=None):
+                 username=None, password=None, certfile=None, keyfile=None):
         self.host, self.port = host, port
         self.client_id = client_id or f"e2e-{uuid.uuid4().hex[:12]}"
         self.messages = collections.defaultdict(list)  # topic -> [payload, ...]
@@ -50,7 +51,8 @@ class Client:
         if username is not None:
             self.mqtt.username_pw_set(username, password)
         if cafile is not None:
-            self.mqtt.tls_set(ca_certs=cafile, cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            self.mqtt.tls_set(ca_certs=cafile, certfile=certfile, keyfile=keyfile, cert_reqs=ssl.CERT_REQUIRED,
+                              tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.mqtt.on_connect = self._on_connect
         self.mqtt.on_message = self._on_message
         self.mqtt.on_subscribe = self._on_subscribe
@@ -153,14 +155,15 @@ def untrusted_tls_refused(host, port, timeout=5):
         return True
 
 
-def smoke(vip, port, cafile, brokers, messages=10):
+def smoke(vip, port, cafile, brokers, messages=10, username=None, password=None):
     """Publish through the VIP; every broker's subscriber must get every message exactly once."""
     topic = f"smoke/{uuid.uuid4().hex[:8]}"
-    subs = [Client(b, bport, cafile).connect() for b, bport in brokers]
+    creds = {"username": username, "password": password}
+    subs = [Client(b, bport, cafile, **creds).connect() for b, bport in brokers]
     try:
         for s in subs:
             s.subscribe(topic + "/#", qos=1)
-        pub = Client(vip, port, cafile).connect()
+        pub = Client(vip, port, cafile, **creds).connect()
         try:
             wait_for_bridging(pub, subs, topic + "/probe")
             payloads = [str(i) for i in range(messages)]
@@ -186,12 +189,15 @@ def main(argv=None):
     parser.add_argument("--cafile", required=True)
     parser.add_argument("--broker", action="append", required=True, help="HOST[:PORT] of a broker; repeat")
     parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument("--username", help="MQTT user (brokers refuse anonymous clients)")
+    parser.add_argument("--password", help="its password; default: the environment variable MQTT_PASSWORD")
     args = parser.parse_args(argv)
+    password = args.password if args.password is not None else os.environ.get("MQTT_PASSWORD")
     brokers = []
     for b in args.broker:
         host, _, bport = b.partition(":")
         brokers.append((host, int(bport or 8883)))
-    report = smoke(args.vip, args.port, args.cafile, brokers, args.messages)
+    report = smoke(args.vip, args.port, args.cafile, brokers, args.messages, args.username, password)
     ok = True
     for broker, (n, exact) in report.items():
         print(f"  {broker}: received {n}/{args.messages} {'exactly once' if exact else 'NOT exactly once'}")

@@ -19,16 +19,21 @@ GOOD_GROUPS = {
 GOOD_VARS = {"cluster_vip": "192.0.2.250"}
 
 
-def inventory(groups, group_vars):
-    children = {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()}
+def inventory(groups, group_vars, host_vars=None):
+    # Every host gets its own cluster address in the VIP's subnet (they all run locally).
+    names = sorted({h for hosts in groups.values() for h in hosts})
+    addresses = {h: {"cluster_address": f"192.0.2.{10 + i}"} for i, h in enumerate(names)}
+    for host, hvars in (host_vars or {}).items():
+        addresses.setdefault(host, {}).update(hvars)
+    children = {g: {"hosts": {h: addresses[h] for h in hosts}} for g, hosts in groups.items()}
     return {"all": {"vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
                              **group_vars},
                     "children": children}}
 
 
-def run_site(tmp_path, groups, group_vars, *extra, playbook="site.yml"):
+def run_site(tmp_path, groups, group_vars, *extra, playbook="site.yml", host_vars=None):
     inv = tmp_path / "hosts.yml"
-    inv.write_text(yaml.safe_dump(inventory(groups, group_vars)))
+    inv.write_text(yaml.safe_dump(inventory(groups, group_vars, host_vars)))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     proc = subprocess.run(["ansible-playbook", "-i", str(inv), str(ROOT / "playbooks" / playbook), *extra],
@@ -53,6 +58,52 @@ CASES = {
     "VIP out of range": (GOOD_GROUPS, {"cluster_vip": "10.0.0.300"}, r"cluster_vip must be the virtual IPv4 address"),
     "port out of range": (GOOD_GROUPS, dict(GOOD_VARS, cluster_port=70000),
                           r"cluster_port must be a port number from 1 to 65535; got \"70000\""),
+    "port not an integer": (GOOD_GROUPS, dict(GOOD_VARS, cluster_broker_port="88x3"),
+                            r"cluster_broker_port must be a port number from 1 to 65535; got \"88x3\""),
+    "VIP outside the load balancers' subnet": (
+        GOOD_GROUPS, {"cluster_vip": "198.51.100.7"},
+        r"cluster_vip 198.51.100.7/24 is not in the subnet of the load balancers 192.0.2.\d+, 192.0.2.\d+"),
+    "VIP is a host's address": (GOOD_GROUPS, {"cluster_vip": "192.0.2.10"},
+                                r"cluster_vip 192.0.2.10 is the address of a cluster host"),
+    "virtual_router_id out of range": (GOOD_GROUPS, dict(GOOD_VARS, vip_virtual_router_id=300),
+                                       r"vip_virtual_router_id must be 1-255 \(got 300\)"),
+    "watchdog interval not positive": (GOOD_GROUPS, dict(GOOD_VARS, watchdog_interval=0),
+                                       r"watchdog_interval must be > 0 \(got 0\)"),
+    "CA file that does not exist": (
+        GOOD_GROUPS, dict(GOOD_VARS, pki_ca_cert_path="/nonexistent/ca.crt", pki_ca_key_path="/nonexistent/ca.key"),
+        r"The CA file /nonexistent/ca.crt does not exist on the controller; fix pki_ca_cert_path"),
+    "CA certificate without its key": (GOOD_GROUPS, dict(GOOD_VARS, pki_ca_cert_path="/nonexistent/ca.crt"),
+                                       r"set both pki_ca_cert_path and pki_ca_key_path"),
+    "user without a password": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "sensor-1", "password": "s3cret-one"},
+                                                   {"username": "sensor-2"}]),
+        r"needs a username and a non-empty password \(from the vault\); sensor-2 has none"),
+    "user with an empty password": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "sensor-1", "password": ""}]),
+        r"sensor-1 has none"),
+    "user name with a colon": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "bad:name", "password": "x-secret"}]),
+        r"User names in broker_users must be unique, hold no ':' or whitespace"),
+    "two users with one name": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "dup", "password": "a-secret"},
+                                                   {"username": "dup", "password": "b-secret"}]),
+        r"User names in broker_users must be unique"),
+    "ACL entry for an unknown user": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "sensor-1", "password": "s3cret-one"}],
+                          broker_acl=[{"username": "sensor-1", "access": "write", "topic": "sensors/1/#"},
+                                      {"username": "sensor-9", "access": "read", "topic": "sensors/#"}]),
+        r"broker_acl has rules for sensor-9, which is not in broker_users"),
+    "ACL entry with a bad access": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "sensor-1", "password": "s3cret-one"}],
+                          broker_acl=[{"username": "sensor-1", "access": "publish", "topic": "sensors/1/#"}]),
+        r"ACL rules need an access of read, write, readwrite, deny"),
+    "identity as username without required certificates": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_use_identity_as_username=True),
+        r"broker_use_identity_as_username takes the user name from the client certificate, so it needs\s+"
+        r"broker_require_certificate: true"),
+    "plaintext listener on a public address": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_plain_listener=True, broker_plain_bind_address="0.0.0.0"),
+        r"The plaintext listener \(broker_plain_listener\) binds to the loopback address only.*got \"0.0.0.0\""),
 }
 
 

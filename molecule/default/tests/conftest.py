@@ -11,3 +11,49 @@ from cluster import load_cluster  # noqa: E402
 @pytest.fixture(scope="session")
 def cluster():
     return load_cluster()
+
+
+def _make_cert(directory, name, common_name, issuer_cert=None, issuer_key=None, ca=False):
+    """Write <name>.crt and <name>.key (EC P-256) into directory; self-signed when no issuer is given."""
+    import datetime  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer_cert.subject if issuer_cert else subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    crt, pem_key = directory / f"{name}.crt", directory / f"{name}.key"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    pem_key.chmod(0o600)
+    return cert, key, str(crt), str(pem_key)
+
+
+@pytest.fixture(scope="session")
+def client_certs(cluster, tmp_path_factory):
+    """Client certificates for the test user: one signed by the cluster CA, one by a foreign CA with the same
+    names. Returns {"cluster": (certfile, keyfile), "foreign": (certfile, keyfile)}."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    directory = tmp_path_factory.mktemp("client-certs")
+    ca_dir = pathlib.Path(cluster.cafile).parent
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
+    foreign_cert, foreign_key, _, _ = _make_cert(directory, "foreign-ca", ca_cert.subject.rfc4514_string()[3:],
+                                                 ca=True)
+    _, _, crt, key = _make_cert(directory, "cluster-client", cluster.username, ca_cert, ca_key)
+    _, _, fcrt, fkey = _make_cert(directory, "foreign-client", cluster.username, foreign_cert, foreign_key)
+    return {"cluster": (crt, key), "foreign": (fcrt, fkey)}

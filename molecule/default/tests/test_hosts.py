@@ -30,11 +30,48 @@ def test_loadbalancer_services(cluster, name, service):
 
 
 @pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
-def test_mosquitto_listens_on_tls_port_only(cluster, name):
+def test_mosquitto_listens_on_tls_port_and_plaintext_on_loopback_only(cluster, name):
     host = cluster.host(name)
     assert host.socket(f"tcp://0.0.0.0:{cluster.broker_port}").is_listening
     listening = host.socket.get_listening_sockets()
-    assert not [s for s in listening if s.endswith(":1883")], f"a plaintext 1883 listener is open: {listening}"
+    plaintext = sorted(s for s in listening if s.endswith(":1883"))
+    # molecule.yml turns the loopback-only plaintext listener on for the first broker only.
+    expected = ["tcp://127.0.0.1:1883"] if name == BROKERS[0] else []
+    assert plaintext == expected, f"plaintext listeners on {name}: {plaintext}"
+
+
+@pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
+def test_password_acl_and_bridge_files_are_private(cluster, name):
+    host = cluster.host(name)
+    conf = host.file("/etc/mosquitto/mosquitto.conf").content_string
+    assert "allow_anonymous false" in conf
+    assert "password_file /etc/mosquitto/passwd" in conf
+    assert "acl_file /etc/mosquitto/acl" in conf
+    for path in ("/etc/mosquitto/passwd", "/etc/mosquitto/acl", "/etc/mosquitto-ha/passwd.staging"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("mosquitto", "mosquitto", 0o600), path
+    passwd = host.file("/etc/mosquitto/passwd").content_string
+    users = sorted(line.split(":", 1)[0] for line in passwd.splitlines())
+    # Brokers also know the bridge master's user; every hash is mosquitto 2.0's $7$ (PBKDF2-SHA512).
+    assert users == sorted(["e2e", "alice", "bob"] + (BRIDGE if name in BROKERS else []))
+    assert all(line.split(":", 1)[1].startswith("$7$101$") for line in passwd.splitlines())
+    assert "e2e-molecule-secret" not in passwd
+    if name in BRIDGE:
+        bridge_conf = host.file("/etc/mosquitto/conf.d/bridge.conf")
+        assert (bridge_conf.user, bridge_conf.group, bridge_conf.mode) == ("root", "mosquitto", 0o640)
+        assert f"remote_username {name}" in bridge_conf.content_string
+
+
+@pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
+def test_no_secret_in_a_world_readable_file(cluster, name):
+    """The test user's password, the bridge password and password hashes appear in no file others can read."""
+    host = cluster.host(name)
+    bridge_password = host.check_output("sed -n 's/^remote_password //p' /etc/mosquitto/conf.d/bridge.conf | head -n1") \
+        if name in BRIDGE else ""
+    for secret in filter(None, ["e2e-molecule-secret", "$7$101$", bridge_password]):
+        found = host.run(f"grep -rlF -- '{secret}' /etc /var/lib/mosquitto /tmp 2>/dev/null "
+                         "| xargs -r stat -c '%a %n' | awk '$1 ~ /[4-7]$/'")
+        assert found.stdout.strip() == "", f"world-readable files hold a secret on {name}: {found.stdout}"
 
 
 @pytest.mark.parametrize("name", LBS)
@@ -81,11 +118,13 @@ def test_bridge_has_one_connection_per_broker(cluster):
     assert conf.count("bridge_insecure false") == len(BROKERS)
 
 
-def test_bridge_connections_are_up(cluster):
+def test_bridge_connections_are_up(cluster, client_certs):
     """The bridge master reports every connection up on its $SYS notification topics."""
-    from mqttcheck import Client, wait_until
+    from mqttcheck import wait_until
 
-    client = Client(cluster.bridge[BRIDGE[0]], cluster.broker_port, cluster.cafile).connect()
+    # The bridge master's listener requires a client certificate in this scenario (molecule.yml).
+    client = cluster.client(cluster.bridge[BRIDGE[0]], cluster.broker_port, certfile=client_certs["cluster"][0],
+                            keyfile=client_certs["cluster"][1]).connect()
     try:
         client.subscribe("$SYS/broker/connection/+/state", qos=1)
         # Notifications are published under the bridge's remote client id.

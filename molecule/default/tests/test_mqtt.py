@@ -17,7 +17,7 @@ def broker_subscribers(cluster):
 
     def make(topic):
         for name, address in cluster.brokers.items():
-            subs[name] = Client(address, cluster.broker_port, cluster.cafile).connect().subscribe(topic, qos=1)
+            subs[name] = cluster.client(address, cluster.broker_port).connect().subscribe(topic, qos=1)
         return subs
 
     yield make
@@ -28,7 +28,7 @@ def broker_subscribers(cluster):
 def test_vip_messages_reach_every_broker_exactly_once(cluster, broker_subscribers):
     topic = _topic("vip")
     subs = broker_subscribers(topic + "/#")
-    pub = Client(cluster.vip, cluster.port, cluster.cafile).connect()
+    pub = cluster.client(cluster.vip, cluster.port).connect()
     try:
         wait_for_bridging(pub, subs.values(), topic + "/probe")
         payloads = [str(i) for i in range(100)]
@@ -48,8 +48,8 @@ def test_cross_broker_delivery(cluster, direction):
     names = list(cluster.brokers)
     src, dst = names[direction[0]], names[direction[1]]
     topic = _topic("cross")
-    sub = Client(cluster.brokers[dst], cluster.broker_port, cluster.cafile).connect().subscribe(topic + "/#", qos=1)
-    pub = Client(cluster.brokers[src], cluster.broker_port, cluster.cafile).connect()
+    sub = cluster.client(cluster.brokers[dst], cluster.broker_port).connect().subscribe(topic + "/#", qos=1)
+    pub = cluster.client(cluster.brokers[src], cluster.broker_port).connect()
     try:
         wait_for_bridging(pub, [sub], topic + "/probe")
         pub.publish(topic + "/data", ["a", "b", "c"], qos=1)
@@ -84,18 +84,18 @@ def test_client_that_does_not_trust_the_cluster_ca_is_refused(cluster):
 def test_persistent_session_gets_messages_sent_while_away(cluster):
     topic = _topic("persist")
     client_id = f"e2e-persist-{uuid.uuid4().hex[:8]}"
-    away = Client(cluster.vip, cluster.port, cluster.cafile, client_id=client_id, clean_session=False).connect()
+    away = cluster.client(cluster.vip, cluster.port, client_id=client_id, clean_session=False).connect()
     away.subscribe(topic, qos=1)
     away.close()
 
-    pub = Client(cluster.vip, cluster.port, cluster.cafile).connect()
+    pub = cluster.client(cluster.vip, cluster.port).connect()
     payloads = [str(i) for i in range(20)]
     try:
         pub.publish(topic, payloads, qos=1)
     finally:
         pub.close()
 
-    back = Client(cluster.vip, cluster.port, cluster.cafile, client_id=client_id, clean_session=False).connect()
+    back = cluster.client(cluster.vip, cluster.port, client_id=client_id, clean_session=False).connect()
     try:
         assert back.connect_result[1].session_present, "the broker did not keep the session"
         assert wait_until(lambda: len(back.received(topic)) >= len(payloads), 15)
@@ -105,4 +105,4 @@ def test_persistent_session_gets_messages_sent_while_away(cluster):
     finally:
         # Clean up the persistent session on the broker.
         back.close()
-        Client(cluster.vip, cluster.port, cluster.cafile, client_id=client_id, clean_session=True).connect().close()
+        cluster.client(cluster.vip, cluster.port, client_id=client_id, clean_session=True).connect().close()

@@ -32,8 +32,8 @@ def test_watchdog_restarts_a_hung_broker(cluster):
     # And the restarted broker is back in the cluster.
     topic = f"e2e/watchdog/{uuid.uuid4().hex[:8]}"
     other = [a for n, a in cluster.brokers.items() if n != name][0]
-    sub = Client(cluster.brokers[name], cluster.broker_port, cluster.cafile).connect().subscribe(topic + "/#")
-    pub = Client(other, cluster.broker_port, cluster.cafile).connect()
+    sub = cluster.client(cluster.brokers[name], cluster.broker_port).connect().subscribe(topic + "/#")
+    pub = cluster.client(other, cluster.broker_port).connect()
     try:
         assert wait_for_bridging(pub, [sub], topic + "/probe", timeout=60)
     finally:

@@ -54,8 +54,8 @@ def state():
 def _all_pairs_deliver(cluster, brokers):
     """Each broker publishes one message; a subscriber on every broker must get all of them exactly once."""
     topic = f"e2e/pairs/{uuid.uuid4().hex[:8]}"
-    subs = {n: Client(a, cluster.broker_port, cluster.cafile).connect().subscribe(topic + "/#") for n, a in brokers.items()}
-    pubs = {n: Client(a, cluster.broker_port, cluster.cafile).connect() for n, a in brokers.items()}
+    subs = {n: cluster.client(a, cluster.broker_port).connect().subscribe(topic + "/#") for n, a in brokers.items()}
+    pubs = {n: cluster.client(a, cluster.broker_port).connect() for n, a in brokers.items()}
     try:
         for n, pub in pubs.items():
             wait_for_bridging(pub, list(subs.values()), f"{topic}/probe-{n}", timeout=60)
@@ -75,12 +75,12 @@ def test_add_two_brokers_under_load(cluster, state, tmp_path_factory):
     first = next(iter(brokers_before.values()))
     topic = f"e2e/scale/{uuid.uuid4().hex[:8]}"
 
-    sub = Client(first, cluster.broker_port, cluster.cafile, client_id=f"scale-sub-{uuid.uuid4().hex[:6]}",
+    sub = cluster.client(first, cluster.broker_port, client_id=f"scale-sub-{uuid.uuid4().hex[:6]}",
                  clean_session=False).connect().subscribe(topic + "/#", qos=1)
-    idle = Client(cluster.vip, cluster.port, cluster.cafile).connect()
+    idle = cluster.client(cluster.vip, cluster.port).connect()
     idle_drops = []
     idle.mqtt.on_disconnect = lambda *args: idle_drops.append(time.monotonic())
-    pub = Client(cluster.vip, cluster.port, cluster.cafile, client_id=f"scale-pub-{uuid.uuid4().hex[:6]}",
+    pub = cluster.client(cluster.vip, cluster.port, client_id=f"scale-pub-{uuid.uuid4().hex[:6]}",
                  clean_session=False).connect()
     pub.mqtt.reconnect_delay_set(1, 2)
     pub_drops = []

@@ -36,7 +36,8 @@ def inventory():
 
 def test_filters_are_registered():
     assert set(topology.FilterModule().filters()) == {
-        "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address", "group_addresses"}
+        "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address", "group_addresses",
+        "outside_subnet"}
 
 
 def test_group_addresses(inventory):
@@ -175,3 +176,15 @@ def test_vrrp_peers_host_outside_group(inventory):
     groups, hostvars = inventory
     with pytest.raises(AnsibleFilterError, match="not in group 'loadbalancers'"):
         topology.vrrp_peers(groups, hostvars, "broker1", "loadbalancers")
+
+
+def test_outside_subnet_lists_addresses_not_in_the_vip_network():
+    assert topology.outside_subnet(["10.0.0.31", "10.0.0.32"], "10.0.0.100", 24) == []
+    assert topology.outside_subnet(["10.0.0.31", "10.0.1.32"], "10.0.0.100", "24") == ["10.0.1.32"]
+    assert topology.outside_subnet(["10.0.1.32"], "10.0.0.100", 16) == []
+    assert topology.outside_subnet(["not-an-ip"], "10.0.0.100", 24) == ["not-an-ip"]
+
+
+def test_outside_subnet_refuses_a_bad_network():
+    with pytest.raises(AnsibleFilterError, match="not an IPv4 network"):
+        topology.outside_subnet(["10.0.0.1"], "10.0.0.300", 24)
