@@ -9,7 +9,8 @@ and saved to $MOLECULE_EPHEMERAL_DIRECTORY/failover-results.json; they are repor
 import os
 
 import pytest
-from faults import DESCRIPTIONS, FAULTS, Rig, clock, dump, inject, journal, unit_active
+from faults import DESCRIPTIONS, FAULTS, Rig, clock, dexec, dump, inject, journal, main_pid, unit_active
+from mqttcheck import wait_until
 
 RESULTS = []
 
@@ -71,3 +72,19 @@ def test_fault_under_load(rig, fault):
     if fault == "broker_reboot":
         for unit in ("mosquitto", "mosquitto-ha-watchdog"):
             assert unit_active(target, unit), f"{unit} is not running on {target} after the reboot"
+
+
+@pytest.mark.parametrize("group", ["brokers", "loadbalancers"])
+def test_systemd_restarts_a_killed_watchdog(rig, group):
+    """The watchdog is itself a systemd service with Restart=always: killed, it is back within seconds and
+    keeps watching (it then restarts a stopped service again)."""
+    name = next(iter(getattr(rig.cluster, group)))
+    pid = main_pid(name, "mosquitto-ha-watchdog")
+    assert pid > 0
+    dexec(name, f"kill -9 {pid}", check=True)
+    assert wait_until(lambda: main_pid(name, "mosquitto-ha-watchdog") not in (0, pid), 15, interval=0.2), \
+        "systemd did not restart the killed watchdog"
+    unit = "mosquitto" if group == "brokers" else "nginx"
+    dexec(name, f"systemctl stop {unit}", check=True)
+    assert wait_until(lambda: unit_active(name, unit), 15, interval=0.2), \
+        f"the restarted watchdog did not start the stopped {unit} again"
