@@ -1,10 +1,14 @@
 """Benchmarks of a mosquitto_ha cluster, run against the local lab (scripts/lab.sh).
 
 Writes BENCHMARKS.md and PNG plots under bench/plots/. Every figure is measured in this run, next to the
-anchor it is compared with (the same measurement straight to one broker). Traffic goes only to the lab's
-containers; every loop is bounded in count and time.
+anchor it is compared with (the same measurement straight to one broker, or the anchors of issue 6 for the
+failover figures). Sections: throughput, latency, bridge master restart window (here), concurrent connections
+through the VIP (ramp.py, connload.py, resources.py), failover (failover.py, reusing tests/e2e/faults.py) and
+Ansible timings (here and addbroker.py). Traffic goes only to the lab's containers; every loop is bounded in
+count and time.
 
-    python bench/run.py [--quick] [--no-ansible]
+    python bench/run.py [--quick] [--no-ansible] [--only ramp,failover] [--ramp 1000,3000] [--failover-reps 1]
+                        [--failover-vrrp3] [--ansible-add-broker] [--output FILE] [--plots DIR]
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ PASSWORD_FILE = INVENTORY / ".mosquitto-ha" / "lab_mqtt_password"
 
 def credentials():
     return {"username": USERNAME, "password": PASSWORD_FILE.read_text().strip()}
+
+
 PLOTS = ROOT / "bench" / "plots"
 
 
@@ -231,32 +237,137 @@ def plot_latency(results, path):
     plt.close(fig)
 
 
+SECTIONS = ("throughput", "latency", "window", "ramp", "failover", "ansible")
+
+
+def int_list(text):
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke-size benchmark)")
-    parser.add_argument("--no-ansible", action="store_true", help="skip the Ansible timings (no lab rebuild)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller runs (a smoke-size benchmark; ramp 1000,3000 and 1 failover repetition "
+                             "unless given)")
+    parser.add_argument("--no-ansible", action="store_true",
+                        help="skip the Ansible timings (no lab rebuild); reuse bench/ansible-figures.json")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to measure and write, of {','.join(SECTIONS)} "
+                             "(default: all; the output then holds only these)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--plots", default=None,
+                        help="directory of the PNG plots and raw JSON results (default: bench/plots for the "
+                             "default output, else <output>-plots next to it)")
+    parser.add_argument("--ramp", type=int_list, default=None,
+                        help="connection targets of the ramp through the VIP (default 10000,25000,50000)")
+    parser.add_argument("--ramp-workers", type=int, default=None,
+                        help="load processes (default: enough for the largest step under RLIMIT_NOFILE, at least 2)")
+    parser.add_argument("--ramp-sources", type=int, default=32,
+                        help="extra source addresses added to the lab bridge for the ramp (default 32)")
+    parser.add_argument("--ramp-step-timeout", type=float, default=300.0, help="time limit of one ramp step (s)")
+    parser.add_argument("--ramp-hold", type=float, default=15.0, help="seconds each step's connections are held")
+    parser.add_argument("--ramp-keepalive", type=int, default=240,
+                        help="MQTT keepalive of the ramp's connections (at most broker_max_keepalive, 300)")
+    parser.add_argument("--failover-reps", type=int, default=None, help="repetitions of each fault (default 5)")
+    parser.add_argument("--failover-faults", default=None, help="comma-separated subset of the 7 faults")
+    parser.add_argument("--failover-time-limit", type=float, default=3600.0,
+                        help="stop the failover series after this many seconds (default 3600)")
+    parser.add_argument("--failover-vrrp3", action="store_true",
+                        help="also run the failover series with VRRP 3, advert_int 0.25, unicast (site.yml -e), "
+                             "then restore the lab's settings with site.yml")
+    parser.add_argument("--ansible-add-broker", action="store_true",
+                        help="time add_broker.yml for 2 spare broker containers (removed again afterwards)")
     args = parser.parse_args(argv)
-    for tool in ("mosquitto_pub", "mosquitto_sub"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install mosquitto-clients")
-    PLOTS.mkdir(parents=True, exist_ok=True)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {','.join(SECTIONS)}")
+    output = pathlib.Path(args.output).resolve()
+    default_output = output == (ROOT / "BENCHMARKS.md").resolve()
+    plots = pathlib.Path(args.plots).resolve() if args.plots else (
+        PLOTS if default_output else output.parent / f"{output.stem}-plots")
+    plots.mkdir(parents=True, exist_ok=True)
+    ramp_steps = args.ramp or ([1000, 3000] if args.quick else [10000, 25000, 50000])
+    failover_reps = args.failover_reps or (1 if args.quick else 5)
+
+    def link(name):
+        return os.path.relpath(plots / name, output.parent)
+
+    if {"throughput", "latency"} & set(only):
+        for tool in ("mosquitto_pub", "mosquitto_sub"):
+            if not shutil.which(tool):
+                sys.exit(f"{tool} is missing: apt-get install mosquitto-clients")
 
     saved = ROOT / "bench" / "ansible-figures.json"
-    if args.no_ansible:
-        ansible = json.loads(saved.read_text()) if saved.exists() else {}
-    else:
-        ansible = ansible_figures()
-        ansible["__measured"] = datetime.date.today().isoformat()
-        saved.write_text(json.dumps(ansible, indent=1) + "\n")
+    ansible = {}
+    if "ansible" in only:
+        if args.no_ansible:
+            ansible = json.loads(saved.read_text()) if saved.exists() else {}
+        else:
+            ansible = ansible_figures()
+            ansible["__measured"] = datetime.date.today().isoformat()
+            saved.write_text(json.dumps(ansible, indent=1) + "\n")
     if not CAFILE.exists():
         sys.exit("the lab is not up: make lab")
 
+    sections = {}
+    commands = f"python bench/run.py{' --quick' if args.quick else ''}{' --no-ansible' if args.no_ansible else ''}"
+    if args.only != ",".join(SECTIONS):
+        commands += f" --only {','.join(only)}"
+
+    if "throughput" in only:
+        sections["throughput"] = throughput_section(args.quick, plots, link)
+    if "latency" in only:
+        sections["latency"] = latency_section(args.quick, plots, link)
+    if "window" in only:
+        sections["window"] = window_section(args.quick)
+    if "ramp" in only:
+        sections["ramp"] = ramp_section(args, ramp_steps, plots, link)
+    if "failover" in only:
+        sections["failover"] = failover_section(args, failover_reps, plots, link)
+    if "ansible" in only:
+        if args.ansible_add_broker:
+            import addbroker  # noqa: PLC0415
+
+            figures = addbroker.measure(log=print)
+            ansible.update(figures)
+            ansible["__add_broker_measured"] = datetime.date.today().isoformat()
+            saved.write_text(json.dumps(ansible, indent=1) + "\n")
+        sections["ansible"] = ansible_section(ansible)
+
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured on {datetime.date.today().isoformat()} by `make bench` (`{commands}`) against the local lab: five",
+        f"systemd containers (Debian 12) on one machine ({os.cpu_count()} cores, {cpu}); the load generators run on",
+        "the same machine and share its cores with all five nodes, so absolute figures are those of a laptop-sized",
+        "lab. The ratios are what to read: each figure stands next to its anchor measured in the same run.",
+        "",
+    ]
+    for name in SECTIONS:
+        lines += sections.get(name, [])
+    missing = []
+    if "ramp" not in sections:
+        missing.append("- Concurrent connections held through the VIP: not run (`--only` without ramp).")
+    if "failover" not in sections:
+        missing.append("- Failover figures: not run (`--only` without failover).")
+    if "ansible" in sections and not any(k.startswith("add_broker") for k in ansible):
+        missing.append("- add-broker of 2 brokers: not measured in this run (`--ansible-add-broker`); the `scale_out` "
+                       "molecule scenario prints its own figure.")
+    if missing:
+        lines += ["## Not measured in this run", "", *missing, ""]
+    output.write_text("\n".join(lines))
+    print(f"wrote {output} and {plots}/*.png")
+    return 0
+
+
+def throughput_section(quick, plots, link):
     # 4 x 20000 stays below broker_max_queued_messages (100000): a QoS 1 subscriber that falls behind loses
     # nothing to queue overflow, so the figure is throughput, not drops.
-    per_pub = 5000 if args.quick else 20000
+    per_pub = 5000 if quick else 20000
     publishers = 4
-    reps = 1 if args.quick else 3
+    reps = 1 if quick else 3
     direct_host = next(iter(BROKERS.values()))
     tp_rows = []
     for qos in (0, 1):
@@ -269,33 +380,8 @@ def main(argv=None):
         tp_rows.append({"label": f"QoS {qos}", "qos": qos, "direct": d[0], "vip": v[0], "d": d, "v": v,
                         "all_d": [r[0] for r in ds], "all_v": [r[0] for r in vs]})
         print(f"throughput QoS {qos}: direct {[round(r[0]) for r in ds]} msg/s, VIP {[round(r[0]) for r in vs]} msg/s")
-    plot_throughput(tp_rows, PLOTS / "throughput.png")
-
-    count = 300 if args.quick else 2000
-    b1, b2 = list(BROKERS.values())[:2]
-    lat = {
-        "same broker": latency(b1, b1, count),
-        "across brokers\n(bridge master)": latency(b1, b2, count),
-        "through the VIP": latency(VIP, VIP, count),
-    }
-    for name, values in lat.items():
-        print(f"latency {name!r}: n={len(values)} p50 {pct(values, 50):.2f} p95 {pct(values, 95):.2f} "
-              f"p99 {pct(values, 99):.2f} ms")
-    plot_latency(lat, PLOTS / "latency.png")
-
-    windows = bridge_restart_window(3 if args.quick else 5)
-    print(f"bridge master restart window: {', '.join(f'{w:.2f}' for w in windows)} s")
-
-    cpu = platform.processor() or platform.machine()
+    plot_throughput(tp_rows, plots / "throughput.png")
     lines = [
-        "# Benchmarks",
-        "",
-        f"Measured on {datetime.date.today().isoformat()} by `make bench` (`python bench/run.py"
-        f"{' --quick' if args.quick else ''}{' --no-ansible' if args.no_ansible else ''}`) against the local lab: five",
-        f"systemd containers (Debian 12) on one machine ({os.cpu_count()} cores, {cpu}); the load generators run on",
-        "the same machine and share its cores with all five nodes, so absolute figures are those of a laptop-sized",
-        "lab. The ratios are what to read: each figure stands next to its anchor measured in the same run.",
-        "",
         "## Throughput: through the VIP vs straight to one broker",
         "",
         f"{publishers} `mosquitto_pub -l` processes send {per_pub} messages each (64-byte payload) to one topic; one",
@@ -324,10 +410,23 @@ def main(argv=None):
             "relaying the clients' many small TLS records in larger TCP segments (fewer reads at the broker). What",
             "the figure does show: the extra hop through nginx costs no throughput at this scale.",
         ]
-    lines += [
-        "",
-        "![throughput](bench/plots/throughput.png)",
-        "",
+    lines += ["", f"![throughput]({link('throughput.png')})", ""]
+    return lines
+
+
+def latency_section(quick, plots, link):
+    count = 300 if quick else 2000
+    b1, b2 = list(BROKERS.values())[:2]
+    lat = {
+        "same broker": latency(b1, b1, count),
+        "across brokers\n(bridge master)": latency(b1, b2, count),
+        "through the VIP": latency(VIP, VIP, count),
+    }
+    for name, values in lat.items():
+        print(f"latency {name!r}: n={len(values)} p50 {pct(values, 50):.2f} p95 {pct(values, 95):.2f} "
+              f"p99 {pct(values, 99):.2f} ms")
+    plot_latency(lat, plots / "latency.png")
+    lines = [
         "## End-to-end latency (QoS 1)",
         "",
         f"{count} messages at 200/s, each stamped with the send time; publisher and subscriber run on one clock.",
@@ -341,8 +440,14 @@ def main(argv=None):
     for name, values in lat.items():
         lines.append(f"| {name.replace(chr(10), ' ')} | {len(values)} | {pct(values, 50):.2f} | {pct(values, 95):.2f} | "
                      f"{pct(values, 99):.2f} | {pct(values, 50) / base:.2f} |")
-    lines += ["", "![latency](bench/plots/latency.png)", ""]
-    lines += [
+    lines += ["", f"![latency]({link('latency.png')})", ""]
+    return lines
+
+
+def window_section(quick):
+    windows = bridge_restart_window(3 if quick else 5)
+    print(f"bridge master restart window: {', '.join(f'{w:.2f}' for w in windows)} s")
+    return [
         "## Bridge master restart window",
         "",
         "add_broker.yml and remove_broker.yml restart the bridge master (mosquitto 2.0 cannot reload bridges).",
@@ -350,36 +455,94 @@ def main(argv=None):
         "arrives at a subscriber on broker 2 again. QoS 1/2 messages published in this window wait in the brokers'",
         "queues for the bridge sessions and flow afterwards (the scale_out test asserts none is lost).",
         "",
-        f"| repetitions | median (s) | max (s) | all (s) |",
+        "| repetitions | median (s) | max (s) | all (s) |",
         "| ---: | ---: | ---: | --- |",
         f"| {len(windows)} | {statistics.median(windows):.2f} | {max(windows):.2f} | "
         f"{', '.join(f'{w:.2f}' for w in windows)} |",
         "",
     ]
-    if ansible:
-        lines += [
-            "## Ansible",
-            "",
-            "| what | seconds |",
-            "| --- | ---: |",
-        ]
-        for k, v in ansible.items():
-            if not k.startswith("__"):
-                lines.append(f"| {k} | {v:.0f} |")
-        lines += ["", f"The re-run reported changed={ansible.get('__rerun_changed')} in total. Measured "
-                  f"{ansible.get('__measured', 'in this run')} (bench/ansible-figures.json; `--no-ansible` reuses it).", ""]
-    lines += [
-        "## Not measured yet",
+
+
+def ramp_section(args, steps, plots, link):
+    import failover  # noqa: PLC0415
+    import ramp  # noqa: PLC0415
+
+    lab = failover.load_lab()
+    result = ramp.Ramp(lab, steps, workers=args.ramp_workers, sources=args.ramp_sources,
+                       keepalive=args.ramp_keepalive, step_timeout=args.ramp_step_timeout,
+                       hold=args.ramp_hold).run()
+    (plots / "ramp.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    path = plots / "connections.png"
+    plotted = ramp.plot(result, path)
+    return ramp.section(result, link(path.name) if plotted else None)
+
+
+def failover_section(args, reps, plots, link):
+    import failover  # noqa: PLC0415
+    from faults import FAULTS  # noqa: PLC0415
+
+    faults = [f.strip() for f in args.failover_faults.split(",")] if args.failover_faults else list(FAULTS)
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        sys.exit(f"unknown faults {sorted(unknown)}; choose from {','.join(FAULTS)}")
+    lab = failover.load_lab()
+    series = []
+    raw = {}
+    settings = failover.vrrp_settings(lab)
+    label = (f"the lab as configured: VRRP {settings['vrrp_version']}, advert_int {settings['advert_int']}, "
+             f"{'unicast' if settings['unicast'] else 'multicast'}")
+    results = failover.run_series(lab, reps, faults, time_limit=args.failover_time_limit)
+    series.append((label, failover.summary(results)))
+    raw[label] = {f: [r.as_dict() for r in rs] for f, rs in results.items()}
+    if args.failover_vrrp3:
+        extra = ["-e", "vip_vrrp_version=3", "-e", "vip_advert_int=0.25", "-e", "vip_unicast=true"]
+        site(extra)
+        try:
+            lab = failover.load_lab()
+            settings3 = failover.vrrp_settings(lab)
+            label3 = (f"VRRP {settings3['vrrp_version']}, advert_int {settings3['advert_int']}, "
+                      f"{'unicast' if settings3['unicast'] else 'multicast'} (site.yml -e {' '.join(extra[1::2])}; "
+                      "the `failover` scenario's settings)")
+            results3 = failover.run_series(lab, reps, faults, time_limit=args.failover_time_limit)
+            series.append((label3, failover.summary(results3)))
+            raw[label3] = {f: [r.as_dict() for r in rs] for f, rs in results3.items()}
+        finally:
+            site([])  # back to the lab's own settings
+    (plots / "failover.json").write_text(json.dumps(raw, indent=1) + "\n")
+    path = plots / "failover.png"
+    failover.plot(series, path)
+    return failover.section(series, reps, link(path.name))
+
+
+def site(extra):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
+    started = time.monotonic()
+    proc = run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY),
+                str(ROOT / "playbooks" / "site.yml"), *extra], env=env, cwd=ROOT, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"site.yml {' '.join(extra)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    print(f"site.yml {' '.join(extra)} took {time.monotonic() - started:.0f} s")
+
+
+def ansible_section(ansible):
+    if not ansible:
+        return []
+    lines = [
+        "## Ansible",
         "",
-        "- Concurrent connections held through the VIP (10k / 25k / 50k ramp) and the limit that stops it.",
-        "- Failover figures (VIP failover, watchdog recovery, cross-broker restoration, 5 repetitions each): they",
-        "  reuse the fault injection of the self-healing work, which is not built yet.",
-        "- add-broker of 2 brokers: measured by the `scale_out` molecule scenario, which prints it (see its output).",
-        "",
+        "| what | seconds |",
+        "| --- | ---: |",
     ]
-    pathlib.Path(args.output).write_text("\n".join(lines))
-    print(f"wrote {args.output} and {PLOTS}/*.png")
-    return 0
+    for k, v in ansible.items():
+        if not k.startswith("__"):
+            lines.append(f"| {k} | {v:.0f} |")
+    lines += ["", f"The re-run reported changed={ansible.get('__rerun_changed')} in total. Measured "
+              f"{ansible.get('__measured', 'in this run')} (bench/ansible-figures.json; `--no-ansible` reuses it)."]
+    if "__add_broker_measured" in ansible:
+        lines.append(f"add_broker.yml / remove_broker.yml measured {ansible['__add_broker_measured']} on two spare "
+                     "broker containers started for it (bench/addbroker.py); " + ansible.get("__add_broker_note", ""))
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

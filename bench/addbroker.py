@@ -1,0 +1,112 @@
+"""add_broker.yml of 2 brokers on the lab, timed: two spare broker containers are started for it, added, then
+removed again with remove_broker.yml (also timed) and deleted, so the lab ends as it began.
+
+The spares are started like scripts/lab.sh starts its nodes (same image, network, flags and label); their
+inventory is a temporary copy of inventories/lab whose .mosquitto-ha links to the lab's, so the cluster CA,
+the VRRP, bridge and lab user passwords stay the same.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAB = ROOT / "inventories" / "lab"
+NETWORK = "mqttlab"
+SPARES = {"mqttlab-broker3": "172.29.60.13", "mqttlab-broker4": "172.29.60.14"}
+
+
+def _run(cmd, timeout=120, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout, **kw)
+
+
+def _image():
+    """The image the lab's brokers run."""
+    out = _run(["docker", "inspect", "-f", "{{.Config.Image}}", "mqttlab-broker1"]).stdout.strip()
+    if not out:
+        raise RuntimeError("mqttlab-broker1 is not running: is the lab up (make lab)?")
+    return out
+
+
+def start_spare(name, address, image):
+    """Start one systemd container like scripts/lab.sh's start_node (keep the two in step)."""
+    _run(["docker", "rm", "-f", name])
+    proc = _run(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", address,
+                 "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+                 "--security-opt", "seccomp=unconfined",
+                 "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+                 "--stop-signal", "SIGRTMIN+3", "--label", "mosquitto-ha-lab=1", "--pull", "never",
+                 image, "/lib/systemd/systemd"])
+    if proc.returncode != 0:
+        raise RuntimeError(f"docker run {name}: {proc.stderr.strip()}")
+    for _ in range(120):
+        state = _run(["docker", "exec", name, "systemctl", "is-system-running"]).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"systemd in {name} did not come up within 60 s")
+
+
+def inventory(directory, groups):
+    """A copy of the lab inventory with the broker groups replaced; .mosquitto-ha and group_vars link to the lab's."""
+    hosts = yaml.safe_load((LAB / "hosts.yml").read_text())
+    children = hosts["all"]["children"]
+    for group, names in groups.items():
+        children[group] = {"hosts": {n: None for n in names}}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
+    for link in ("group_vars", ".mosquitto-ha"):
+        target = directory / link
+        if not target.exists():
+            target.symlink_to(LAB / link)
+    return directory
+
+
+def playbook(name, inv, *extra, timeout=1800):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    proc = _run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks" / name),
+                 *extra], timeout=timeout, env=env, cwd=ROOT)
+    seconds = time.monotonic() - started
+    changed = sum(int(c) for c in re.findall(r"changed=(\d+)", proc.stdout))
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return seconds, changed
+
+
+def measure(log=print, drain_timeout=10):
+    """Returns {"add_broker.yml, 2 brokers": s, "remove_broker.yml, 2 brokers (10 s drain)": s, ...}."""
+    image = _image()
+    lab_brokers = list((yaml.safe_load((LAB / "hosts.yml").read_text())["all"]["children"]["brokers"]["hosts"]) or {})
+    spares = list(SPARES)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-addbroker-"))
+    out = {}
+    try:
+        started = time.monotonic()
+        for name, address in SPARES.items():
+            start_spare(name, address, image)
+        log(f"add-broker: spare containers {', '.join(spares)} up in {time.monotonic() - started:.0f} s")
+        add = inventory(tmp / "add", {"brokers": lab_brokers + spares, "new_brokers": spares})
+        seconds, changed = playbook("add_broker.yml", add)
+        out["add_broker.yml, 2 brokers"] = seconds
+        log(f"add-broker: add_broker.yml for 2 brokers took {seconds:.0f} s (changed={changed})")
+        remove = inventory(tmp / "remove", {"brokers": lab_brokers, "retiring_brokers": spares})
+        seconds, changed = playbook("remove_broker.yml", remove, "-e", f"remove_broker_drain_timeout={drain_timeout}")
+        out[f"remove_broker.yml, 2 brokers ({drain_timeout} s drain)"] = seconds
+        out["__add_broker_note"] = ("the spares are started before and deleted after; their container start is not "
+                                    "counted.")
+        log(f"add-broker: remove_broker.yml for 2 brokers took {seconds:.0f} s (changed={changed})")
+    finally:
+        for name in spares:
+            _run(["docker", "rm", "-f", name])
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
