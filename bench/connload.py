@@ -98,6 +98,9 @@ class MqttTls(asyncio.Protocol):
         self.buffer = b""
         self.transport = None
         self.connack = asyncio.get_running_loop().create_future()
+        # An attempt abandoned while its transport was being set up has nobody awaiting this future: mark its
+        # exception as retrieved, so asyncio does not log it.
+        self.connack.add_done_callback(lambda fut: fut.cancelled() or fut.exception())
         self.lost = asyncio.get_running_loop().create_future()
         self.held_at = None
 

@@ -187,9 +187,9 @@ def plot(series, path):
             xs = [i + (j - 1) * 0.27 for i in x]
             med = [r[key][0] if r[key][0] is not None else 0 for r in rows]
             mx = [r[key][1] if r[key][1] is not None else 0 for r in rows]
-            bars = ax.bar(xs, med, width=0.27, label=f"{name} (median)")
-            ax.scatter(xs, mx, marker="_", s=120, color=bars.patches[0].get_facecolor() if bars.patches else None,
-                       zorder=3, label=f"{name} (max)" if j == 0 else None)
+            ax.bar(xs, med, width=0.27, label=f"{name} (median)")
+            ax.scatter(xs, mx, marker="_", s=160, color="black", zorder=3,
+                       label="max over the repetitions" if j == 0 else None)
             for xi, r in zip(xs, rows):
                 if r[key][0] is None:
                     ax.text(xi, 0.05, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
@@ -220,7 +220,8 @@ def section(series, repetitions, plot_link):
     lines = [
         "## Failover",
         "",
-        f"The 7 faults of the `failover` molecule scenario (tests/e2e/faults.py), {repetitions} repetitions each, "
+        f"The 7 faults of the `failover` molecule scenario (tests/e2e/faults.py), {repetitions} "
+        f"repetition{'s' if repetitions != 1 else ''} each, "
         "fault by fault",
         "in turn. During each, a QoS 1 stream (every 20 ms) goes through the VIP to a persistent subscriber on "
         "another broker;",

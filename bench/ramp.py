@@ -112,6 +112,11 @@ def new_log(container, path, since_line, limit=2000):
     return dexec(container, f"tail -n +{since_line + 1} {path} 2>/dev/null | head -n {limit}")
 
 
+def loadavg():
+    with open("/proc/loadavg", encoding="ascii") as handle:
+        return float(handle.read().split()[0])
+
+
 def summarise(lines, strip=r"^\S+ \S+ \[\w+\] \d+#\d+: (\*\d+ )?"):
     """Count log messages with timestamps, pids and addresses taken out."""
     counter = collections.Counter()
@@ -129,7 +134,7 @@ def summarise(lines, strip=r"^\S+ \S+ \[\w+\] \d+#\d+: (\*\d+ )?"):
 
 class Ramp:
     def __init__(self, lab, steps, workers=None, sources=32, keepalive=240, step_timeout=300.0, hold=15.0,
-                 attempt_timeout=10.0, concurrency=200, log=print):
+                 attempt_timeout=10.0, concurrency=32, log=print):
         self.lab, self.steps = lab, sorted(steps)
         self.keepalive, self.step_timeout, self.hold = keepalive, step_timeout, hold
         self.attempt_timeout, self.concurrency = attempt_timeout, concurrency
@@ -138,6 +143,7 @@ class Ramp:
         self.per_worker_cap = max(1000, soft_limit - 200)
         self.workers = workers or max(2, math.ceil(max(self.steps) / self.per_worker_cap))
         self.sources = sources
+        self._loadgen_cpu = 0.0
 
     def run(self):
         lab = self.lab
@@ -147,7 +153,11 @@ class Ramp:
         sampler = Sampler(containers)
         result = {"steps": [], "timeline": [], "holder": holder, "workers": self.workers, "sources": [],
                   "keepalive": self.keepalive, "step_timeout": self.step_timeout, "hold": self.hold,
-                  "attempt_timeout": self.attempt_timeout, "limits": self._limits(holder)}
+                  "attempt_timeout": self.attempt_timeout, "concurrency": self.concurrency,
+                  "limits": self._limits(holder)}
+        base = sampler.sample()
+        result["baseline"] = {n: {"mem_mb": base[n]["mem"] / 2**20, "svc_rss_mb": base[n]["svc_rss"] / 2**20}
+                              for n in containers if n in base}
         self.log(f"ramp: steps {self.steps}, {self.workers} load processes, VIP held by {holder}; "
                  f"limits {result['limits']}")
         with SourceAddresses(self.sources) as sources:
@@ -234,8 +244,9 @@ class Ramp:
         share = [target // len(pipes) + (1 if i < target % len(pipes) else 0) for i in range(len(pipes))]
         nginx_log = "/var/log/nginx/error.log"
         log_start = {lb: log_lines(lb, nginx_log) for lb in lab.loadbalancers}
-        since = {b: dexec(b, "date '+%Y-%m-%d %H:%M:%S'") for b in lab.brokers}
+        since = {n: dexec(n, "date '+%Y-%m-%d %H:%M:%S'") for n in list(lab.brokers) + list(lab.loadbalancers)}
         before = host_sockstat()
+        load_before = loadavg()
         first = sampler.sample()
         started = time.monotonic()
         # fail budget per process: 5 % of the step's new connections, at least 100
@@ -281,7 +292,10 @@ class Ramp:
             pipe.send(("status",))
             statuses.append(self._recv(pipe, 30, until="status"))
         after = host_sockstat()
+        load_after = loadavg()
         held_after = sum(s["held"] for s in statuses)
+        loadgen_cpu = (sum(f["cpu_s"] for f in finals) - self._loadgen_cpu) / max(ramp_seconds, 1e-6)
+        self._loadgen_cpu = sum(s["cpu_s"] for s in statuses)
 
         errors = collections.Counter()
         examples = {}
@@ -300,9 +314,11 @@ class Ramp:
             "dropped": sum(s["dropped"] for s in statuses),
             "drop_kinds": dict(sum((collections.Counter(s["drop_kinds"]) for s in statuses), collections.Counter())),
             "loadgen_rss_mb": sum(s["rss_kb"] for s in statuses) / 1024,
+            "loadgen_cpu_ramp": loadgen_cpu,
             "loadgen_nofile": [s["nofile"] for s in statuses],
             "per_source": dict(per_source),
             "nodes": {}, "evidence": {}, "host": {"before": before, "after": after},
+            "loadavg": {"before": load_before, "after": load_after},
         }
         for name in sampler.units:
             if name not in last:
@@ -328,12 +344,18 @@ class Ramp:
                 ev[f"{lb} nginx error.log"] = counted
         for b in lab.brokers:
             text = dexec(b, f"journalctl -u mosquitto --since '{since[b]}' --no-pager -o cat | "
-                            "grep -v -E 'New connection from|New client connected|Client \\S+ disconnected|"
+                            "grep -v -E 'New connection from|New client connected|Client \\S+ disconnected|Saving in-memory database|"
                             "Client \\S+ closed its connection|Received (PINGREQ|CONNECT|DISCONNECT)|Sending' "
                             "| head -n 2000")
             counted = summarise(text, strip=r"^\d+: ")
             if counted:
                 ev[f"{b} mosquitto journal"] = counted
+        for node in list(lab.brokers) + list(lab.loadbalancers):
+            text = dexec(node, f"journalctl -u mosquitto-ha-watchdog --since '{since[node]}' --no-pager -o cat "
+                               "| grep -E 'restarting:' | head -n 50")
+            counted = summarise(text, strip=r"^\d+: ")
+            if counted:
+                ev[f"{node} watchdog"] = counted
         ev["nginx fds (pid, open, limit)"] = fds(holder, "nginx")
         for b in lab.brokers:
             ev[f"{b} mosquitto fds (pid, open, limit)"] = fds(b, "mosquitto")
@@ -368,6 +390,9 @@ def diagnose(step, holder):
                 hits += [(key, msg, n) for msg, n in counted if re.search(pattern, msg, re.I)]
         return hits
 
+    for key, msg, n in log_has(r"restarting:"):
+        reasons.append(f"the watchdog restarted a service under the load ({key}: {n}x '{msg}'), dropping its "
+                       "connections")
     if has("EMFILE") or has("ENFILE"):
         reasons.append(f"file descriptors of the load generator ({has('EMFILE') + has('ENFILE')} EMFILE/ENFILE; "
                        f"RLIMIT_NOFILE {step['loadgen_nofile']})")
@@ -448,6 +473,10 @@ def plot(result, path):
     return True
 
 
+def lab_brokers(result):
+    return [k for k in result["steps"][0]["connections"] if " " not in k] if result["steps"] else []
+
+
 def _f(value, fmt="{:.0f}"):
     return "n/a" if value is None else fmt.format(value)
 
@@ -469,17 +498,22 @@ def section(result, plot_link):
         f"the brokers. The VIP was held by {result['holder']}. Limits in force: "
         + ", ".join(f"{k} {v}" for k, v in result["limits"].items()) + ".",
         "",
-        "| target | held | time to reach (s) | failures | stopped by |",
-        "| ---: | ---: | ---: | ---: | --- |",
+        f"At most {result.get('concurrency', '?')} attempts are in flight per load process, so a broker's queue of "
+        "pending handshakes stays short.",
+        "",
+        "| target | held | time to reach (s) | failures | host load average (before → after) | stopped by |",
+        "| ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for s in steps:
-        lines.append(f"| {s['target']} | {s['held']} | {_f(s['reached_s'], '{:.1f}')} | {s['failures']} | "
-                     f"{s['limit']} |")
+        load = s.get("loadavg", {})
+        reached = _f(s["reached_s"], "{:.1f}") if s["held"] >= s["target"] else f"not reached (stopped after {s['seconds']:.0f})"
+        lines.append(f"| {s['target']} | {s['held']} | {reached} | {s['failures']} | "
+                     f"{_f(load.get('before'), '{:.1f}')} → {_f(load.get('after'), '{:.1f}')} | {s['limit']} |")
     lines += ["", "Memory (container, no page cache / service RSS) and CPU (cores; while opening / while holding) at "
               "the end of each step:", ""]
     names = list(steps[0]["nodes"]) if steps else []
-    lines += ["| held | " + " | ".join(names) + " | load generator RSS |",
-              "| ---: | " + " | ".join("---" for _ in names) + " | ---: |"]
+    lines += ["| held | " + " | ".join(names) + " | load generator (all processes) |",
+              "| ---: | " + " | ".join("---" for _ in names) + " | --- |"]
     for s in steps:
         cells = []
         for n in names:
@@ -487,7 +521,25 @@ def section(result, plot_link):
             cells.append("n/a" if not d else
                          f"{d['mem_mb']:.0f} / {d['svc_rss_mb']:.0f} MiB, CPU {_f(d['cpu_ramp'], '{:.2f}')} / "
                          f"{_f(d['cpu_hold'], '{:.2f}')}")
-        lines.append(f"| {s['held']} | " + " | ".join(cells) + f" | {s['loadgen_rss_mb']:.0f} MiB |")
+        lines.append(f"| {s['held']} | " + " | ".join(cells) + f" | {s['loadgen_rss_mb']:.0f} MiB RSS, CPU "
+                     f"{_f(s.get('loadgen_cpu_ramp'), '{:.2f}')} |")
+    base = result.get("baseline", {})
+    if steps and base:
+        last = steps[-1]
+        per = []
+        for n in names:
+            d = last["nodes"].get(n)
+            share = last["connections"].get(n) if n in lab_brokers(result) else last["held"]
+            if d and n in base and share:
+                growth = max(0.0, 1000 * (d["mem_mb"] - base[n]["mem_mb"]) / share)
+                per.append(f"{n} {growth:.1f} MiB ({share} connections)")
+        if per:
+            lines += ["", f"Memory growth per 1000 connections from before the ramp to {last['held']} held (brokers: "
+                      "per connection on that broker; load balancers: per connection through the VIP; the VIP "
+                      "holder carries them all): " + ", ".join(per) + ". mosquitto and nginx keep memory they "
+                      "once allocated, so on a lab that held connections before this run the growth reads low.",
+                      "Memory is the container's cgroup use without inactive page cache; service RSS sums the "
+                      "unit's processes (nginx: master and workers, shared pages counted in each)."]
     lines += ["", "Where the connections landed (established TCP connections on port 8883 at the end of each step; a",
               "broker's count includes the bridge master's connection):", ""]
     for s in steps:

@@ -266,6 +266,8 @@ def main(argv=None):
                         help="extra source addresses added to the lab bridge for the ramp (default 32)")
     parser.add_argument("--ramp-step-timeout", type=float, default=300.0, help="time limit of one ramp step (s)")
     parser.add_argument("--ramp-hold", type=float, default=15.0, help="seconds each step's connections are held")
+    parser.add_argument("--ramp-concurrency", type=int, default=32,
+                        help="connection attempts in flight per load process (default 32)")
     parser.add_argument("--ramp-keepalive", type=int, default=240,
                         help="MQTT keepalive of the ramp's connections (at most broker_max_keepalive, 300)")
     parser.add_argument("--failover-reps", type=int, default=None, help="repetitions of each fault (default 5)")
@@ -470,7 +472,7 @@ def ramp_section(args, steps, plots, link):
     lab = failover.load_lab()
     result = ramp.Ramp(lab, steps, workers=args.ramp_workers, sources=args.ramp_sources,
                        keepalive=args.ramp_keepalive, step_timeout=args.ramp_step_timeout,
-                       hold=args.ramp_hold).run()
+                       hold=args.ramp_hold, concurrency=args.ramp_concurrency).run()
     (plots / "ramp.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     path = plots / "connections.png"
     plotted = ramp.plot(result, path)
