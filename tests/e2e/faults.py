@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 
-from mqttcheck import Client, counts, wait_until
+from mqttcheck import counts, wait_until
 
 # ---------------------------------------------------------------------------------------------------------
 # Containers
