@@ -1,0 +1,156 @@
+"""The watchdog's decision: hung (stopped or idle) vs busy (working) when a probe fails; restarts and their
+rate limit. The watchdog is a script (roles/watchdog/files/mosquitto-ha-watchdog); systemd, the probe and the
+CPU sampler are replaced by fakes here. The molecule scenarios run it for real (a SIGSTOPped broker)."""
+
+import importlib.machinery
+import importlib.util
+import pathlib
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[3] / "roles" / "watchdog" / "files" / "mosquitto-ha-watchdog"
+
+
+@pytest.fixture()
+def wd(monkeypatch):
+    loader = importlib.machinery.SourceFileLoader("mosquitto_ha_watchdog", str(SCRIPT))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    module.restarted = []
+    module.logged = []
+    monkeypatch.setattr(module, "unit_state", lambda unit: ("active", "enabled"))
+    monkeypatch.setattr(module, "log", module.logged.append)
+    return module
+
+
+class Fake:
+    """A clock that the probe advances by `probe_takes`, and a CPU sampler using `cpu_share` of one CPU."""
+
+    def __init__(self, probe_takes=2.0, cpu_share=0.0, states=("S",)):
+        self.now, self.cpu_used = 1000.0, 0.0
+        self.probe_takes, self.cpu_share, self.states = probe_takes, cpu_share, set(states)
+        self.answers = True
+
+    def clock(self):
+        return self.now
+
+    def cpu(self, _unit):
+        return self.cpu_used, self.states
+
+    def probe(self, _spec, _timeout):
+        self.now += self.probe_takes
+        self.cpu_used += self.probe_takes * self.cpu_share
+        return None if self.answers else "mqtt probe of 127.0.0.1:8883 failed: timed out"
+
+
+def _service(wd, fake, monkeypatch, **defaults):
+    monkeypatch.setattr(wd, "probe", fake.probe)
+    settings = {"failures": 2, "max_restarts": 5, "restart_window": 300, "pause_dir": "/nonexistent",
+                "busy_cpu": 0.25, "busy_grace": 60}
+    settings.update(defaults)
+    service = wd.Service({"unit": "mosquitto.service", "probe": {"type": "mqtt", "port": 8883}}, settings,
+                         cpu=fake.cpu, clock=fake.clock)
+    monkeypatch.setattr(service, "restart", lambda reason, hung: wd.restarted.append((reason, hung)))
+    return service
+
+
+def _checks(service, fake, n, interval=3.0):
+    for _ in range(n):
+        service.check(2.0)
+        fake.now += interval - fake.probe_takes
+
+
+def test_a_healthy_service_is_left_alone(wd, monkeypatch):
+    fake = Fake()
+    service = _service(wd, fake, monkeypatch)
+    _checks(service, fake, 10)
+    assert wd.restarted == []
+
+
+def test_a_stopped_process_is_hung_and_restarted_after_two_failed_probes(wd, monkeypatch):
+    fake = Fake(cpu_share=0.0, states=("T",))
+    fake.answers = False
+    service = _service(wd, fake, monkeypatch)
+    _checks(service, fake, 1)
+    assert wd.restarted == []
+    _checks(service, fake, 1)
+    assert len(wd.restarted) == 1
+    reason, hung = wd.restarted[0]
+    assert hung and reason.startswith("2 probes in a row failed") and "(stopped)" in reason
+
+
+def test_an_idle_unresponsive_process_is_hung(wd, monkeypatch):
+    fake = Fake(cpu_share=0.01)  # deadlocked: running state, no CPU
+    fake.answers = False
+    service = _service(wd, fake, monkeypatch)
+    _checks(service, fake, 2)
+    assert len(wd.restarted) == 1 and "idle" in wd.restarted[0][0]
+
+
+def test_a_busy_process_gets_the_grace_period_then_a_restart(wd, monkeypatch):
+    fake = Fake(cpu_share=0.9)  # working through a handshake storm
+    fake.answers = False
+    service = _service(wd, fake, monkeypatch, busy_grace=60)
+    _checks(service, fake, 20)  # 20 checks, 3 s apart: 57 s of failed probes while busy
+    assert wd.restarted == [], wd.logged
+    assert any("but busy (90% CPU" in line for line in wd.logged), wd.logged
+    _checks(service, fake, 2)
+    assert len(wd.restarted) == 1
+    assert wd.restarted[0][0].startswith("unresponsive for 6") and "while busy" in wd.restarted[0][0]
+
+
+def test_a_busy_spell_that_passes_resets_the_grace_period(wd, monkeypatch):
+    fake = Fake(cpu_share=0.9)
+    fake.answers = False
+    service = _service(wd, fake, monkeypatch, busy_grace=10)
+    _checks(service, fake, 3)  # busy for 6 s
+    fake.answers = True
+    _checks(service, fake, 1)  # answers again
+    fake.answers = False
+    _checks(service, fake, 3)  # busy for 6 s again: the grace period started anew
+    assert wd.restarted == []
+
+
+def test_busy_then_idle_counts_as_hung_from_the_first_idle_probe(wd, monkeypatch):
+    fake = Fake(cpu_share=0.9)
+    fake.answers = False
+    service = _service(wd, fake, monkeypatch)
+    _checks(service, fake, 3)
+    fake.cpu_share = 0.0
+    _checks(service, fake, 1)
+    assert wd.restarted == []
+    _checks(service, fake, 1)
+    assert len(wd.restarted) == 1 and wd.restarted[0][0].startswith("2 probes in a row failed")
+
+
+def test_unit_cpu_reads_this_process(wd, monkeypatch):
+    import os
+
+    class Result:
+        stdout = f"{os.getpid()}\n"
+
+    monkeypatch.setattr(wd, "systemctl", lambda *args, **kw: Result())
+    sum(i * i for i in range(300000))  # use some CPU
+    seconds, states = wd.unit_cpu("self.service")
+    assert seconds > 0
+    assert states & {"R", "S"}
+
+
+def test_restarts_are_rate_limited_and_logged(wd, monkeypatch):
+    calls = []
+
+    class Result:
+        returncode, stdout, stderr = 0, "", ""
+
+    monkeypatch.setattr(wd, "systemctl", lambda *args, **kw: calls.append(args) or Result())
+    service = wd.Service({"unit": "nginx.service"}, {"failures": 2, "max_restarts": 2, "restart_window": 300,
+                                                     "pause_dir": "/nonexistent"})
+    for _ in range(3):
+        service.restart("unit is failed", hung=False)
+    restarts = [c for c in calls if c[0] == "restart"]
+    assert len(restarts) == 2
+    assert any("NOT restarting (unit is failed): already restarted 2 times" in line for line in wd.logged)
+    assert any(line.startswith("nginx.service: restarting: unit is failed") for line in wd.logged)
+    service.restart("probe failed", hung=True)
+    assert ("kill", "--signal=SIGKILL", "nginx.service") not in calls  # still rate limited
