@@ -301,6 +301,9 @@ def main(argv=None):
                 sys.exit(f"{tool} is missing: apt-get install mosquitto-clients")
 
     saved = ROOT / "bench" / "ansible-figures.json"
+    # Figures are kept for `--no-ansible` runs only from runs that write the default output; others keep theirs
+    # next to their plots, so a smoke run never replaces the committed figures.
+    keep = saved if default_output else plots / "ansible-figures.json"
     ansible = {}
     if "ansible" in only:
         if args.no_ansible:
@@ -308,7 +311,7 @@ def main(argv=None):
         else:
             ansible = ansible_figures()
             ansible["__measured"] = datetime.date.today().isoformat()
-            saved.write_text(json.dumps(ansible, indent=1) + "\n")
+            keep.write_text(json.dumps(ansible, indent=1) + "\n")
     if not CAFILE.exists():
         sys.exit("the lab is not up: make lab")
 
@@ -334,7 +337,7 @@ def main(argv=None):
             figures = addbroker.measure(log=print)
             ansible.update(figures)
             ansible["__add_broker_measured"] = datetime.date.today().isoformat()
-            saved.write_text(json.dumps(ansible, indent=1) + "\n")
+            keep.write_text(json.dumps(ansible, indent=1) + "\n")
         sections["ansible"] = ansible_section(ansible)
 
     cpu = platform.processor() or platform.machine()
