@@ -135,6 +135,7 @@ def run_series(lab, repetitions, faults=None, log=print, time_limit=3600.0):
                 from faults import Result  # noqa: PLC0415
 
                 result = Result(fault=fault, target="?", notes=[f"not measured: {exc}"])
+                start_stopped(lab, log)
                 if not rig.settled(120):
                     raise RuntimeError(f"the lab did not settle after {fault}") from exc
             results[fault].append(result)
@@ -142,6 +143,16 @@ def run_series(lab, repetitions, faults=None, log=print, time_limit=3600.0):
             for note in result.notes:
                 log(f"    {note}")
     return results
+
+
+def start_stopped(lab, log=print):
+    """Start any lab container a failed measurement left stopped (e.g. after `docker kill`)."""
+    for name in list(lab.brokers) + list(lab.bridge) + list(lab.loadbalancers):
+        state = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", name], capture_output=True,
+                               text=True, check=False, timeout=30).stdout.strip()
+        if state == "false":
+            log(f"failover: starting {name} again")
+            subprocess.run(["docker", "start", name], capture_output=True, check=False, timeout=120)
 
 
 def _stats(values):
@@ -199,7 +210,10 @@ def plot(series, path):
                    label=f"anchor: 6 s ps-grep watchdog loop ({ANCHOR_PSGREP:.0f} s)")
         ax.set_xticks(list(x), [r["fault"].replace("_", "\n") for r in rows], fontsize=8)
         ax.set_ylabel("seconds after the fault")
-        ax.set_title(f"Failover: {label} (median bars, max ticks; n = {max((r['n'] for r in rows), default=0)} per fault)")
+        top = max([ANCHOR_PSGREP] + [r[k][1] for r in rows for k, _ in kinds if r[k][1] is not None])
+        ax.set_ylim(0, top * 1.5)  # room for the legend above the bars
+        n = max((r["n"] for r in rows), default=0)
+        ax.set_title(f"Failover: {label.split(' (')[0]} (median bars, max ticks; n = {n} per fault)")
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -19,6 +19,7 @@ import collections
 import ipaddress
 import math
 import multiprocessing
+import pathlib
 import re
 import subprocess
 import time
@@ -151,7 +152,8 @@ class Ramp:
         containers = {lb: "nginx.service" for lb in lab.loadbalancers}
         containers.update({b: "mosquitto.service" for b in lab.brokers})
         sampler = Sampler(containers)
-        result = {"steps": [], "timeline": [], "holder": holder, "workers": self.workers, "sources": [],
+        result = {"planned": self.steps, "steps": [], "timeline": [], "holder": holder, "workers": self.workers,
+                  "sources": [],
                   "keepalive": self.keepalive, "step_timeout": self.step_timeout, "hold": self.hold,
                   "attempt_timeout": self.attempt_timeout, "concurrency": self.concurrency,
                   "limits": self._limits(holder)}
@@ -215,17 +217,18 @@ class Ramp:
 
     def _limits(self, holder):
         out = {}
-        nginx = fds(holder, "nginx")
-        workers = [f for f in nginx if f[2] > 0]
+        master = dexec(holder, "cat /run/nginx.pid")
+        workers = [f for f in fds(holder, "nginx") if str(f[0]) != master]
         if workers:
-            out["nginx fd limit per process"] = sorted({f[2] for f in workers})
-            out["nginx processes"] = len(workers)
+            out["nginx fd limit per worker"] = sorted({f[2] for f in workers})
+            out["nginx workers"] = len(workers)
         for b in self.lab.brokers:
             m = fds(b, "mosquitto")
             if m:
                 out[f"{b} mosquitto fd limit"] = m[0][2]
         out["lb ip_local_port_range"] = dexec(holder, "cat /proc/sys/net/ipv4/ip_local_port_range").replace("\t", "-")
-        out["host ip_local_port_range"] = open("/proc/sys/net/ipv4/ip_local_port_range").read().strip().replace("\t", "-")
+        host_range = pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        out["host ip_local_port_range"] = "-".join(host_range)
         out.update({k: v for k, v in host_sockstat().items() if k == "nf_conntrack_max"})
         return out
 
@@ -249,7 +252,7 @@ class Ramp:
         load_before = loadavg()
         first = sampler.sample()
         started = time.monotonic()
-        # fail budget per process: 5 % of the step's new connections, at least 100
+        # fail budget per process: 5 % of its share of the step's target, at least 100
         budget = max(100, int(0.05 * target / len(pipes)))
         for pipe, n in zip(pipes, share):
             pipe.send(("ramp", n, self.step_timeout, budget))
@@ -509,6 +512,8 @@ def section(result, plot_link):
         reached = _f(s["reached_s"], "{:.1f}") if s["held"] >= s["target"] else f"not reached (stopped after {s['seconds']:.0f})"
         lines.append(f"| {s['target']} | {s['held']} | {reached} | {s['failures']} | "
                      f"{_f(load.get('before'), '{:.1f}')} → {_f(load.get('after'), '{:.1f}')} | {s['limit']} |")
+    for target in result.get("planned", [])[len(steps):]:
+        lines.append(f"| {target} | not attempted | | | | the ramp stopped at the step before |")
     lines += ["", "Memory (container, no page cache / service RSS) and CPU (cores; while opening / while holding) at "
               "the end of each step:", ""]
     names = list(steps[0]["nodes"]) if steps else []

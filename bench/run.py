@@ -21,6 +21,7 @@ import pathlib
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -280,6 +281,9 @@ def main(argv=None):
     parser.add_argument("--ansible-add-broker", action="store_true",
                         help="time add_broker.yml for 2 spare broker containers (removed again afterwards)")
     args = parser.parse_args(argv)
+    # A TERM (e.g. from timeout) unwinds like an exception, so the ramp removes its addresses and closes its
+    # connections, and a VRRP 3 run restores the lab's settings.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
@@ -501,8 +505,8 @@ def failover_section(args, reps, plots, link):
     raw[label] = {f: [r.as_dict() for r in rs] for f, rs in results.items()}
     if args.failover_vrrp3:
         extra = ["-e", "vip_vrrp_version=3", "-e", "vip_advert_int=0.25", "-e", "vip_unicast=true"]
-        site(extra)
         try:
+            site(extra)
             lab = failover.load_lab()
             settings3 = failover.vrrp_settings(lab)
             label3 = (f"VRRP {settings3['vrrp_version']}, advert_int {settings3['advert_int']}, "
