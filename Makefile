@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DISTROS ?= bookworm trixie
-# scenario:distro pairs that `make molecule` runs, in order.
+# scenario:distro pairs that `make molecule` runs, in order. failover also passes on trixie
+# (MOLECULE_RUNS=failover:trixie); it is left out of the default list to keep CI well under its 90 min.
 MOLECULE_RUNS ?= default:bookworm default:trixie failover:bookworm scale_out:bookworm
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
 
