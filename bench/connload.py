@@ -21,9 +21,14 @@ import itertools
 import os
 import resource
 import socket
+import pathlib
 import ssl
-import struct
+import sys
 import time
+
+# The MQTT packets are shared with the tests' probes (tests/e2e/mqttwire.py, standard library only).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from mqttwire import connect_packet  # noqa: E402
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 PINGREQ = b"\xc0\x00"
@@ -46,31 +51,6 @@ def raise_nofile(wanted):
         except (ValueError, OSError):
             pass
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _remaining_length(n):
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(value):
-    data = value.encode()
-    return struct.pack("!H", len(data)) + data
-
-
-def connect_packet(client_id, username=None, password=None, keepalive=240):
-    """MQTT 3.1.1 CONNECT, clean session."""
-    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
-    body = _string("MQTT") + bytes([0x04, flags]) + struct.pack("!H", keepalive) + _string(client_id)
-    if username is not None:
-        body += _string(username)
-    if password is not None:
-        body += _string(password)
-    return bytes([0x10]) + _remaining_length(len(body)) + body
 
 
 class Attempt(Exception):

@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import yaml
+from cluster import Cluster  # tests/e2e is on sys.path (bench/run.py)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventories" / "lab"
@@ -43,26 +44,10 @@ def docker_address(name):
 
 
 @dataclasses.dataclass
-class LabCluster:
-    """What faults.py needs to know about the lab (the fields and client() of tests/e2e/cluster.py's Cluster)."""
+class LabCluster(Cluster):
+    """tests/e2e/cluster.py's Cluster (its fields and client()), for the lab, with the nginx health port."""
 
-    vip: str
-    port: int
-    broker_port: int
-    cafile: str
-    brokers: dict  # name -> address
-    bridge: dict
-    loadbalancers: dict
-    username: str | None = None
-    password: str | None = None
     health_port: int = 18883
-
-    def client(self, host, port=None, **kwargs):
-        from mqttcheck import Client  # noqa: PLC0415 (tests/e2e is on sys.path, see bench/run.py)
-
-        kwargs.setdefault("username", self.username)
-        kwargs.setdefault("password", self.password)
-        return Client(host, self.broker_port if port is None else port, self.cafile, **kwargs)
 
     def vip_holder(self):
         from faults import holds_address  # noqa: PLC0415
@@ -83,6 +68,7 @@ def load_lab():
 
     password_file = SECRETS / "lab_mqtt_password"
     return LabCluster(
+        inventory=str(INVENTORY),
         vip=str(group_vars["cluster_vip"]),
         port=int(group_vars.get("cluster_port", 8883)),
         broker_port=int(group_vars.get("cluster_broker_port", 8883)),

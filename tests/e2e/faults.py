@@ -23,13 +23,13 @@ import dataclasses
 import json
 import socket
 import ssl
-import struct
 import subprocess
 import threading
 import time
 import uuid
 
 from mqttcheck import counts, wait_until
+from mqttwire import connect_packet, publish_packet
 
 # ---------------------------------------------------------------------------------------------------------
 # Containers
@@ -96,30 +96,6 @@ def clock(container):
 # message, wait for PUBACK, disconnect, all within `timeout`.
 
 
-def _remaining_length(n):
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(value):
-    data = value.encode()
-    return struct.pack("!H", len(data)) + data
-
-
-def _connect_packet(client_id, username=None, password=None, keepalive=10):
-    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
-    body = _string("MQTT") + bytes([0x04, flags]) + struct.pack("!H", keepalive) + _string(client_id)
-    if username is not None:
-        body += _string(username)
-    if password is not None:
-        body += _string(password)
-    return bytes([0x10]) + _remaining_length(len(body)) + body
-
-
 def _recv_exact(sock, n):
     data = b""
     while len(data) < n:
@@ -139,13 +115,12 @@ def mqtt_probe(host, port, cafile, username=None, password=None, timeout=1.0, to
         with socket.create_connection((host, port), timeout=timeout) as raw:
             raw.settimeout(timeout)
             with context.wrap_socket(raw, server_hostname=host) as tls:
-                tls.sendall(_connect_packet(client_id, username, password))
+                tls.sendall(connect_packet(client_id, username, password))
                 connack = _recv_exact(tls, 4)
                 if connack[0] != 0x20 or connack[3] != 0:
                     return f"CONNACK {connack!r}"
                 if topic:
-                    body = _string(topic) + struct.pack("!H", 1) + b"probe"
-                    tls.sendall(bytes([0x32]) + _remaining_length(len(body)) + body)
+                    tls.sendall(publish_packet(topic, b"probe"))
                     puback = _recv_exact(tls, 4)
                     if puback[0] != 0x40:
                         return f"no PUBACK ({puback!r})"
