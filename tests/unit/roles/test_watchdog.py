@@ -19,7 +19,7 @@ def wd(monkeypatch):
     loader.exec_module(module)
     module.restarted = []
     module.logged = []
-    monkeypatch.setattr(module, "unit_state", lambda unit: ("active", "enabled"))
+    monkeypatch.setattr(module, "unit_state", lambda unit: ("active", "enabled", 4242))
     monkeypatch.setattr(module, "log", module.logged.append)
     return module
 
@@ -35,7 +35,7 @@ class Fake:
     def clock(self):
         return self.now
 
-    def cpu(self, _unit):
+    def cpu(self, _pid):
         return self.cpu_used, self.states
 
     def probe(self, _spec, _timeout):
@@ -124,17 +124,26 @@ def test_busy_then_idle_counts_as_hung_from_the_first_idle_probe(wd, monkeypatch
     assert len(wd.restarted) == 1 and wd.restarted[0][0].startswith("2 probes in a row failed")
 
 
-def test_unit_cpu_reads_this_process(wd, monkeypatch):
+def test_unit_cpu_reads_this_process(wd):
     import os
 
-    class Result:
-        stdout = f"{os.getpid()}\n"
-
-    monkeypatch.setattr(wd, "systemctl", lambda *args, **kw: Result())
     sum(i * i for i in range(300000))  # use some CPU
-    seconds, states = wd.unit_cpu("self.service")
+    seconds, states = wd.unit_cpu(os.getpid())
     assert seconds > 0
     assert states & {"R", "S"}
+    assert wd.unit_cpu(0) == (0.0, set())
+
+
+def test_unit_state_reads_main_pid_in_the_same_query(wd, monkeypatch):
+    calls = []
+
+    class Result:
+        stdout = "ActiveState=active\nUnitFileState=enabled\nMainPID=1234\n"
+
+    monkeypatch.undo()  # the fixture's fake unit_state
+    monkeypatch.setattr(wd, "systemctl", lambda *args, **kw: calls.append(args) or Result())
+    assert wd.unit_state("mosquitto.service") == ("active", "enabled", 1234)
+    assert len(calls) == 1
 
 
 def test_restarts_are_rate_limited_and_logged(wd, monkeypatch):
