@@ -163,3 +163,85 @@ def test_restarts_are_rate_limited_and_logged(wd, monkeypatch):
     assert any(line.startswith("nginx.service: restarting: unit is failed") for line in wd.logged)
     service.restart("probe failed", hung=True)
     assert ("kill", "--signal=SIGKILL", "nginx.service") not in calls  # still rate limited
+
+
+def _parse_connect(packet):
+    """(flags, client id, user name, password) of an MQTT 3.1.1 CONNECT, decoded independently of the script."""
+    assert packet[0] == 0x10
+    length, multiplier, i = 0, 1, 1
+    while True:
+        length += (packet[i] & 0x7F) * multiplier
+        multiplier *= 128
+        i += 1
+        if not packet[i - 1] & 0x80:
+            break
+    body = packet[i:]
+    assert len(body) == length
+
+    def field(at):
+        size = int.from_bytes(body[at:at + 2], "big")
+        return body[at + 2:at + 2 + size].decode(), at + 2 + size
+
+    name, at = field(0)
+    assert (name, body[at]) == ("MQTT", 4)
+    flags = body[at + 1]
+    client_id, at = field(at + 4)
+    username = password = None
+    if flags & 0x80:
+        username, at = field(at)
+    if flags & 0x40:
+        password, at = field(at)
+    assert at == len(body)
+    return flags, client_id, username, password
+
+
+def test_the_connect_packet_carries_the_probe_user(wd):
+    assert _parse_connect(wd.connect_packet()) == (0x02, "mosquitto-ha-watchdog", None, None)
+    assert _parse_connect(wd.connect_packet("mosquitto-ha-watchdog", "s3cret")) == (
+        0xC2, "mosquitto-ha-watchdog", "mosquitto-ha-watchdog", "s3cret")
+    long_password = "p" * 300  # a remaining length over 127 takes two bytes
+    assert _parse_connect(wd.connect_packet("w", long_password))[3] == long_password
+
+
+def test_the_password_is_read_from_its_file_at_each_probe(wd, tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("first\n")
+    spec = {"username": "mosquitto-ha-watchdog", "password_file": str(secret)}
+    assert wd._credentials(spec) == ("mosquitto-ha-watchdog", "first")
+    secret.write_text("rotated\n")
+    assert wd._credentials(spec) == ("mosquitto-ha-watchdog", "rotated")
+    secret.unlink()
+    assert wd._credentials(spec) == ("mosquitto-ha-watchdog", None)
+    assert wd._credentials({}) == (None, None)
+
+
+class FakeTLS:
+    def __init__(self, reply):
+        self.reply, self.sent = reply, []
+
+    def sendall(self, data):
+        self.sent.append(data)
+
+    def recv(self, _size):
+        return self.reply
+
+    def unwrap(self):
+        return None
+
+
+def test_a_refused_login_still_counts_as_alive_and_is_logged_when_it_starts_and_ends(wd, tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    spec = {"username": "mosquitto-ha-watchdog", "password_file": str(secret)}
+    refused = FakeTLS(b"\x20\x02\x00\x05")
+    for _ in range(3):
+        assert wd._mqtt_connack(refused, "127.0.0.1", 8883, spec) is None
+    assert _parse_connect(refused.sent[0])[2:] == ("mosquitto-ha-watchdog", "s3cret")
+    assert all(packet[0] == 0x10 for packet in refused.sent)
+    refusals = [line for line in wd.logged if "refuses the probe's login (not authorised)" in line]
+    assert len(refusals) == 1
+    accepted = FakeTLS(b"\x20\x02\x00\x00")
+    assert wd._mqtt_connack(accepted, "127.0.0.1", 8883, spec) is None
+    assert accepted.sent[-1] == bytes([0xE0, 0x00])
+    assert wd.logged[-1] == "mosquitto at 127.0.0.1:8883 accepts the probe's login again"
+    assert wd._mqtt_connack(FakeTLS(b""), "127.0.0.1", 8883, spec).startswith("no CONNACK")
