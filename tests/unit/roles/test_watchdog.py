@@ -244,4 +244,74 @@ def test_a_refused_login_still_counts_as_alive_and_is_logged_when_it_starts_and_
     assert wd._mqtt_connack(accepted, "127.0.0.1", 8883, spec) is None
     assert accepted.sent[-1] == bytes([0xE0, 0x00])
     assert wd.logged[-1] == "mosquitto at 127.0.0.1:8883 accepts the probe's login again"
-    assert wd._mqtt_connack(FakeTLS(b""), "127.0.0.1", 8883, spec).startswith("no CONNACK")
+    with pytest.raises(wd.ClosedByService):
+        wd._mqtt_connack(FakeTLS(b""), "127.0.0.1", 8883, spec)
+    assert wd._mqtt_connack(FakeTLS(b"\x90\x03"), "127.0.0.1", 8883, spec).startswith("no CONNACK")
+
+
+class Listener:
+    """A TCP listener on loopback that either accepts and closes every connection at once (a broker out of
+    connections or file descriptors) or never accepts (a stopped process: the kernel completes the TCP handshake,
+    nobody answers)."""
+
+    def __init__(self, close_at_once):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = None
+        if close_at_once:
+            self.thread = threading.Thread(target=self._close_all, daemon=True)
+            self.thread.start()
+
+    def _close_all(self):
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        if self.thread:
+            self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("kind", ["mqtt", "tls"])
+def test_a_service_that_closes_new_connections_at_once_is_full_not_hung(wd, kind):
+    listener = Listener(close_at_once=True)
+    try:
+        for _ in range(3):
+            assert wd.probe({"type": kind, "port": listener.port}, 2.0) is None
+    finally:
+        listener.close()
+    full = [line for line in wd.logged if "accepts new connections and closes them at once" in line]
+    assert len(full) == 1, wd.logged  # logged when it starts, not at every probe
+
+
+@pytest.mark.parametrize("kind", ["mqtt", "tls"])
+def test_a_service_that_accepts_nothing_fails_its_probe(wd, kind):
+    listener = Listener(close_at_once=False)
+    try:
+        reason = wd.probe({"type": kind, "port": listener.port}, 0.5)
+    finally:
+        listener.close()
+    assert reason is not None and "timed out" in reason, reason
+    assert not any("closes them at once" in line for line in wd.logged)
+
+
+def test_a_service_without_a_listener_fails_its_probe(wd):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        reason = wd.probe({"type": "mqtt", "port": port}, 0.5)
+    assert reason is not None and "refused" in reason.lower(), reason
