@@ -254,7 +254,7 @@ def main(argv=None):
                         help="skip the Ansible timings (no lab rebuild); reuse bench/ansible-figures.json")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to measure and write, of {','.join(SECTIONS)} "
-                             "(default: all; the output then holds only these)")
+                             "(default: all; the other sections are kept from the previous output, with their provenance)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     parser.add_argument("--plots", default=None,
                         help="directory of the PNG plots and raw JSON results (default: bench/plots for the "
@@ -323,6 +323,12 @@ def main(argv=None):
     commands = f"python bench/run.py{' --quick' if args.quick else ''}{' --no-ansible' if args.no_ansible else ''}"
     if args.only != ",".join(SECTIONS):
         commands += f" --only {','.join(only)}"
+    for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
+                        ("--failover-faults", args.failover_faults)):
+        if value:
+            commands += f" {flag} {value}"
+    commands += "".join(f" {flag}" for flag, on in (("--failover-vrrp3", args.failover_vrrp3),
+                                                    ("--ansible-add-broker", args.ansible_add_broker)) if on)
 
     if "throughput" in only:
         sections["throughput"] = throughput_section(args.quick, plots, link)
@@ -344,31 +350,88 @@ def main(argv=None):
             keep.write_text(json.dumps(ansible, indent=1) + "\n")
         sections["ansible"] = ansible_section(ansible)
 
+    provenance = f"Measured {datetime.date.today().isoformat()}{commit_note()} by `{commands}`."
+    kept = {} if set(only) == set(SECTIONS) else earlier_sections(output)
     cpu = platform.processor() or platform.machine()
     lines = [
         "# Benchmarks",
         "",
-        f"Measured on {datetime.date.today().isoformat()} by `make bench` (`{commands}`) against the local lab: five",
-        f"systemd containers (Debian 12) on one machine ({os.cpu_count()} cores, {cpu}); the load generators run on",
-        "the same machine and share its cores with all five nodes, so absolute figures are those of a laptop-sized",
-        "lab. The ratios are what to read: each figure stands next to its anchor measured in the same run.",
+        "Measured by `make bench` against the local lab: five systemd containers (Debian 12) on one machine",
+        f"({os.cpu_count()} cores, {cpu}); the load generators run on the same machine and share its cores with all",
+        "five nodes, so absolute figures are those of a laptop-sized lab. The ratios are what to read: each figure",
+        "stands next to its anchor measured in the same run. Each section says when, at which commit and by which",
+        "command it was measured: `make bench` measures all of them in one run; `--only` re-measures some and keeps",
+        "the others from the previous file.",
         "",
     ]
     for name in SECTIONS:
-        lines += sections.get(name, [])
+        if name in sections:
+            lines += section_with_provenance(sections[name], provenance)
+        elif name in kept:
+            lines += kept[name]
     missing = []
-    if "ramp" not in sections:
+    if "ramp" not in sections and "ramp" not in kept:
         missing.append("- Concurrent connections held through the VIP: not run (`--only` without ramp).")
-    if "failover" not in sections:
+    if "failover" not in sections and "failover" not in kept:
         missing.append("- Failover figures: not run (`--only` without failover).")
     if "ansible" in sections and not any(k.startswith("add_broker") for k in ansible):
         missing.append("- add-broker of 2 brokers: not measured in this run (`--ansible-add-broker`); the `scale_out` "
                        "molecule scenario prints its own figure.")
     if missing:
-        lines += ["## Not measured in this run", "", *missing, ""]
+        lines += ["## Not measured", "", *missing, ""]
     output.write_text("\n".join(lines))
     print(f"wrote {output} and {plots}/*.png")
     return 0
+
+
+# Each section of BENCHMARKS.md starts with its heading and a provenance line (when, at which commit, by which
+# command); a run with --only replaces its sections and keeps the others from the previous file.
+SECTION_HEADINGS = {
+    "throughput": "## Throughput",
+    "latency": "## End-to-end latency",
+    "window": "## Bridge master restart window",
+    "ramp": "## Concurrent connections",
+    "failover": "## Failover",
+    "ansible": "## Ansible",
+}
+PROVENANCE = re.compile(r"^\*Measured \S+.* by `.*`\.\*$")
+
+
+def commit_note():
+    """' at <short commit>' of this checkout (with '+changes' when the tree differs from it), or ''."""
+    head = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    if head.returncode != 0:
+        return ""
+    dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "roles", "playbooks",
+                 "plugins", "bench", "tests/e2e", "scripts"])
+    return f" at {head.stdout.strip()}{'+changes' if dirty.stdout.strip() else ''}"
+
+
+def section_with_provenance(section, provenance):
+    """The section's heading, its provenance line in italics, then the rest of it."""
+    return [section[0], "", f"*{provenance}*", *section[1:]]
+
+
+def earlier_sections(path):
+    """The sections of an earlier BENCHMARKS.md by name, each with its provenance line. A section written before
+    provenance lines existed gets one from that file's header ("Measured on <date> by `make bench` (`<cmd>`)")."""
+    if not path.exists():
+        return {}
+    text = path.read_text().splitlines()
+    header = next((re.search(r"Measured on (\S+) by `make bench` \(`([^`]*)`\)", line) for line in text
+                   if line.startswith("Measured on ")), None)
+    out, current = {}, None
+    for line in text:
+        if line.startswith("## "):
+            current = next((name for name, heading in SECTION_HEADINGS.items() if line.startswith(heading)), None)
+            if current:
+                out[current] = []
+        if current:
+            out[current].append(line)
+    for name, lines in out.items():
+        if not any(PROVENANCE.match(line) for line in lines[:4]) and header:
+            out[name] = section_with_provenance(lines, f"Measured {header.group(1)} by `{header.group(2)}`.")
+    return out
 
 
 def throughput_section(quick, plots, link):

@@ -89,6 +89,9 @@ CASES = {
         GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "dup", "password": "a-secret"},
                                                    {"username": "dup", "password": "b-secret"}]),
         r"User names in broker_users must be unique"),
+    "user with the watchdog's name": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "mosquitto-ha-watchdog", "password": "x-secret"}]),
+        r"nor the watchdog's user\s+'mosquitto-ha-watchdog' \(cluster_watchdog_username\)"),
     "ACL entry for an unknown user": (
         GOOD_GROUPS, dict(GOOD_VARS, broker_users=[{"username": "sensor-1", "password": "s3cret-one"}],
                           broker_acl=[{"username": "sensor-1", "access": "write", "topic": "sensors/1/#"},
@@ -100,6 +103,12 @@ CASES = {
         r"ACL rules need an access of read, write, readwrite, deny"),
     "identity as username without required certificates": (
         GOOD_GROUPS, dict(GOOD_VARS, broker_use_identity_as_username=True),
+        r"broker_use_identity_as_username takes the user name from the client certificate, so it needs\s+"
+        r"broker_require_certificate: true"),
+    # A boolean given as a string (as `-e name=true` gives it) is read as a boolean, not refused by the
+    # conditional's type check with a message that does not say what to change.
+    "identity as username as a string, without required certificates": (
+        GOOD_GROUPS, dict(GOOD_VARS, broker_use_identity_as_username="true", broker_require_certificate="false"),
         r"broker_use_identity_as_username takes the user name from the client certificate, so it needs\s+"
         r"broker_require_certificate: true"),
     "plaintext listener on a public address": (

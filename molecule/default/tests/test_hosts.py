@@ -1,8 +1,12 @@
 """Services, sockets, files and modes on every host of the cluster."""
 
 import os
+import re
+import time
+import uuid
 
 import pytest
+from mqttcheck import wait_until
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 _RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
@@ -11,6 +15,7 @@ BRIDGE = _RUNNER.get_hosts("bridge")
 LBS = _RUNNER.get_hosts("loadbalancers")
 MOSQUITTO_HOSTS = BROKERS + BRIDGE
 ALL = MOSQUITTO_HOSTS + LBS
+WATCHDOG_PASSWORD = "/etc/mosquitto-ha/watchdog-mqtt-password"
 
 
 @pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
@@ -52,8 +57,9 @@ def test_password_acl_and_bridge_files_are_private(cluster, name):
         assert (f.user, f.group, f.mode) == ("mosquitto", "mosquitto", 0o600), path
     passwd = host.file("/etc/mosquitto/passwd").content_string
     users = sorted(line.split(":", 1)[0] for line in passwd.splitlines())
-    # Brokers also know the bridge master's user; every hash is mosquitto 2.0's $7$ (PBKDF2-SHA512).
-    assert users == sorted(["e2e", "alice", "bob"] + (BRIDGE if name in BROKERS else []))
+    # Brokers also know the bridge master's user, every mosquitto host the watchdog's; every hash is mosquitto
+    # 2.0's $7$ (PBKDF2-SHA512).
+    assert users == sorted(["e2e", "alice", "bob", "mosquitto-ha-watchdog"] + (BRIDGE if name in BROKERS else []))
     assert all(line.split(":", 1)[1].startswith("$7$101$") for line in passwd.splitlines())
     assert "e2e-molecule-secret" not in passwd
     if name in BRIDGE:
@@ -68,10 +74,55 @@ def test_no_secret_in_a_world_readable_file(cluster, name):
     host = cluster.host(name)
     bridge_password = host.check_output("sed -n 's/^remote_password //p' /etc/mosquitto/conf.d/bridge.conf | head -n1") \
         if name in BRIDGE else ""
-    for secret in filter(None, ["e2e-molecule-secret", "$7$101$", bridge_password]):
+    watchdog_password = host.check_output(f"cat {WATCHDOG_PASSWORD}")
+    assert len(watchdog_password) == 32
+    for secret in filter(None, ["e2e-molecule-secret", "$7$101$", bridge_password, watchdog_password]):
         found = host.run(f"grep -rlF -- '{secret}' /etc /var/lib/mosquitto /tmp 2>/dev/null "
                          "| xargs -r stat -c '%a %n' | awk '$1 ~ /[4-7]$/'")
         assert found.stdout.strip() == "", f"world-readable files hold a secret on {name}: {found.stdout}"
+
+
+@pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
+def test_watchdog_probe_logs_in_as_its_own_user(cluster, name):
+    """The watchdog's MQTT probe logs in as mosquitto-ha-watchdog (password 0600 root, not in watchdog.json),
+    so mosquitto logs no refused client every few seconds."""
+    host = cluster.host(name)
+    secret = host.file(WATCHDOG_PASSWORD)
+    assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600)
+    config = host.file("/etc/mosquitto-ha/watchdog.json").content_string
+    assert '"username": "mosquitto-ha-watchdog"' in config
+    assert host.check_output(f"cat {WATCHDOG_PASSWORD}") not in config
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    time.sleep(7.5)  # at least two probes (every 3 s); nothing else connects to this host meanwhile
+    log = host.check_output(f"journalctl -u mosquitto --since '{since}' --no-pager -o cat")
+    logins = re.findall(r"New client connected from 127\.0\.0\.1:\d+ as mosquitto-ha-watchdog "
+                        r".*u'mosquitto-ha-watchdog'", log)
+    assert len(logins) >= 2, log
+    assert "not authorised" not in log, log
+    watchdog_log = host.check_output("journalctl -u mosquitto-ha-watchdog --no-pager -o cat")
+    assert "refuses the probe's login" not in watchdog_log
+
+
+def test_watchdog_user_has_no_topic_rights(cluster):
+    """The probe's user may connect, but reads and writes nothing (no ACL rule names it)."""
+    broker = next(iter(cluster.brokers.values()))
+    password = cluster.host(BROKERS[0]).check_output(f"cat {WATCHDOG_PASSWORD}")
+    topic = f"e2e/watchdog-user/{uuid.uuid4().hex[:8]}"
+    as_watchdog = cluster.client(broker, cluster.broker_port, username="mosquitto-ha-watchdog",
+                                 password=password).connect()
+    e2e = cluster.client(broker, cluster.broker_port).connect().subscribe(topic)
+    try:
+        as_watchdog.mqtt.subscribe(topic, 1)  # mosquitto 2.0 may grant the SUBACK; the ACL stops delivery
+        time.sleep(0.5)
+        as_watchdog.publish(topic, ["from-watchdog-user"], qos=1)
+        e2e.publish(topic, ["from-e2e"], qos=1)  # the positive control
+        assert wait_until(lambda: e2e.received(topic) == ["from-e2e"], 10), e2e.received(topic)
+        time.sleep(3)
+        assert e2e.received(topic) == ["from-e2e"], "the watchdog's user published"
+        assert as_watchdog.received(topic) == [], "the watchdog's user read a topic"
+    finally:
+        as_watchdog.close()
+        e2e.close()
 
 
 @pytest.mark.parametrize("name", LBS)

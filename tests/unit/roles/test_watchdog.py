@@ -163,3 +163,155 @@ def test_restarts_are_rate_limited_and_logged(wd, monkeypatch):
     assert any(line.startswith("nginx.service: restarting: unit is failed") for line in wd.logged)
     service.restart("probe failed", hung=True)
     assert ("kill", "--signal=SIGKILL", "nginx.service") not in calls  # still rate limited
+
+
+def _parse_connect(packet):
+    """(flags, client id, user name, password) of an MQTT 3.1.1 CONNECT, decoded independently of the script."""
+    assert packet[0] == 0x10
+    length, multiplier, i = 0, 1, 1
+    while True:
+        length += (packet[i] & 0x7F) * multiplier
+        multiplier *= 128
+        i += 1
+        if not packet[i - 1] & 0x80:
+            break
+    body = packet[i:]
+    assert len(body) == length
+
+    def field(at):
+        size = int.from_bytes(body[at:at + 2], "big")
+        return body[at + 2:at + 2 + size].decode(), at + 2 + size
+
+    name, at = field(0)
+    assert (name, body[at]) == ("MQTT", 4)
+    flags = body[at + 1]
+    client_id, at = field(at + 4)
+    username = password = None
+    if flags & 0x80:
+        username, at = field(at)
+    if flags & 0x40:
+        password, at = field(at)
+    assert at == len(body)
+    return flags, client_id, username, password
+
+
+def test_the_connect_packet_carries_the_probe_user(wd):
+    assert _parse_connect(wd.connect_packet()) == (0x02, "mosquitto-ha-watchdog", None, None)
+    assert _parse_connect(wd.connect_packet("mosquitto-ha-watchdog", "s3cret")) == (
+        0xC2, "mosquitto-ha-watchdog", "mosquitto-ha-watchdog", "s3cret")
+    long_password = "p" * 300  # a remaining length over 127 takes two bytes
+    assert _parse_connect(wd.connect_packet("w", long_password))[3] == long_password
+
+
+def test_the_password_is_read_from_its_file_at_each_probe(wd, tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("first\n")
+    spec = {"username": "mosquitto-ha-watchdog", "password_file": str(secret)}
+    assert wd._credentials(spec) == ("mosquitto-ha-watchdog", "first")
+    secret.write_text("rotated\n")
+    assert wd._credentials(spec) == ("mosquitto-ha-watchdog", "rotated")
+    secret.unlink()
+    assert wd._credentials(spec) == ("mosquitto-ha-watchdog", None)
+    assert wd._credentials({}) == (None, None)
+
+
+class FakeTLS:
+    def __init__(self, reply):
+        self.reply, self.sent = reply, []
+
+    def sendall(self, data):
+        self.sent.append(data)
+
+    def recv(self, _size):
+        return self.reply
+
+    def unwrap(self):
+        return None
+
+
+def test_a_refused_login_still_counts_as_alive_and_is_logged_when_it_starts_and_ends(wd, tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    spec = {"username": "mosquitto-ha-watchdog", "password_file": str(secret)}
+    refused = FakeTLS(b"\x20\x02\x00\x05")
+    for _ in range(3):
+        assert wd._mqtt_connack(refused, "127.0.0.1", 8883, spec) is None
+    assert _parse_connect(refused.sent[0])[2:] == ("mosquitto-ha-watchdog", "s3cret")
+    assert all(packet[0] == 0x10 for packet in refused.sent)
+    refusals = [line for line in wd.logged if "refuses the probe's login (not authorised)" in line]
+    assert len(refusals) == 1
+    accepted = FakeTLS(b"\x20\x02\x00\x00")
+    assert wd._mqtt_connack(accepted, "127.0.0.1", 8883, spec) is None
+    assert accepted.sent[-1] == bytes([0xE0, 0x00])
+    assert wd.logged[-1] == "mosquitto at 127.0.0.1:8883 accepts the probe's login again"
+    with pytest.raises(wd.ClosedByService):
+        wd._mqtt_connack(FakeTLS(b""), "127.0.0.1", 8883, spec)
+    assert wd._mqtt_connack(FakeTLS(b"\x90\x03"), "127.0.0.1", 8883, spec).startswith("no CONNACK")
+
+
+class Listener:
+    """A TCP listener on loopback that either accepts and closes every connection at once (a broker out of
+    connections or file descriptors) or never accepts (a stopped process: the kernel completes the TCP handshake,
+    nobody answers)."""
+
+    def __init__(self, close_at_once):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = None
+        if close_at_once:
+            self.thread = threading.Thread(target=self._close_all, daemon=True)
+            self.thread.start()
+
+    def _close_all(self):
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        if self.thread:
+            self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("kind", ["mqtt", "tls"])
+def test_a_service_that_closes_new_connections_at_once_is_full_not_hung(wd, kind):
+    listener = Listener(close_at_once=True)
+    try:
+        for _ in range(3):
+            assert wd.probe({"type": kind, "port": listener.port}, 2.0) is None
+    finally:
+        listener.close()
+    full = [line for line in wd.logged if "accepts new connections and closes them at once" in line]
+    assert len(full) == 1, wd.logged  # logged when it starts, not at every probe
+
+
+@pytest.mark.parametrize("kind", ["mqtt", "tls"])
+def test_a_service_that_accepts_nothing_fails_its_probe(wd, kind):
+    listener = Listener(close_at_once=False)
+    try:
+        reason = wd.probe({"type": kind, "port": listener.port}, 0.5)
+    finally:
+        listener.close()
+    assert reason is not None and "timed out" in reason, reason
+    assert not any("closes them at once" in line for line in wd.logged)
+
+
+def test_a_service_without_a_listener_fails_its_probe(wd):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        reason = wd.probe({"type": "mqtt", "port": port}, 0.5)
+    assert reason is not None and "refused" in reason.lower(), reason
