@@ -403,7 +403,7 @@ def commit_note():
     if head.returncode != 0:
         return ""
     dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "roles", "playbooks",
-                 "plugins", "bench", "tests/e2e", "scripts"])
+                 "plugins", "bench", "tests/e2e", "scripts", ":(exclude)*.md"])
     return f" at {head.stdout.strip()}{'+changes' if dirty.stdout.strip() else ''}"
 
 
