@@ -33,7 +33,7 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from mqttcheck import Client, wait_until  # noqa: E402
+from mqttcheck import Client, wait_for_bridging, wait_until  # noqa: E402
 
 VIP = "172.29.60.100"
 PORT = 8883
@@ -96,6 +96,11 @@ def throughput(host, qos, publishers, per_publisher, payload=64, timeout=60, sub
     os.unlink(lines)
     seconds = max(last - started, 1e-6)
     return received / seconds, received, total, seconds
+
+
+def median_run(runs):
+    """The run with the median rate of a list of throughput() results (the middle one for an odd count)."""
+    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
 
 
 # --- latency --------------------------------------------------------------------------------------------
@@ -453,8 +458,7 @@ def throughput_section(quick, plots, link):
         for _ in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
             ds.append(throughput(direct_host, qos, publishers, per_pub))
             vs.append(throughput(VIP, qos, publishers, per_pub))
-        d = sorted(ds, key=lambda r: r[0])[len(ds) // 2]
-        v = sorted(vs, key=lambda r: r[0])[len(vs) // 2]
+        d, v = median_run(ds), median_run(vs)
         tp_rows.append({"label": f"QoS {qos}", "qos": qos, "direct": d[0], "vip": v[0], "d": d, "v": v,
                         "all_d": [r[0] for r in ds], "all_v": [r[0] for r in vs]})
         print(f"throughput QoS {qos}: direct {[round(r[0]) for r in ds]} msg/s, VIP {[round(r[0]) for r in vs]} msg/s")
@@ -555,8 +559,7 @@ def set_bridge_autosave_on_changes(on):
     sub = Client(b2, PORT, str(CAFILE), **credentials()).connect().subscribe(topic, qos=1)
     pub = Client(b1, PORT, str(CAFILE), **credentials()).connect()
     try:
-        if not wait_until(lambda: pub.mqtt.publish(topic, "probe", qos=0) and sub.received(topic), 60, interval=0.2):
-            raise RuntimeError("bridged delivery did not resume within 60 s after the bridge master's restart")
+        wait_for_bridging(pub, [sub], topic, timeout=60)  # raises TimeoutError when it does not resume
     finally:
         pub.close()
         sub.close()
@@ -577,22 +580,19 @@ def autosave_section(quick):
                 results[on].append(throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2))
     finally:
         set_bridge_autosave_on_changes(configured)
-    base = sorted(results[False], key=lambda r: r[0])[len(results[False]) // 2]
-    each = sorted(results[True], key=lambda r: r[0])[len(results[True]) // 2]
+    base, each = median_run(results[False]), median_run(results[True])
     print(f"autosave: every second {[round(r[0]) for r in results[False]]} msg/s, "
           f"on every change {[round(r[0]) for r in results[True]]} msg/s")
     return [
         "## Saving on every change",
         "",
-        "mosquitto 2.0 saves its in-memory database as a whole, by default every `broker_autosave_interval` (1 s)."
-        " What a",
-        "relaying mosquitto acknowledged since the last save and had not yet passed on is lost if it is killed with",
-        "`kill -9` (see the README's failure section). `broker_autosave_on_changes: true` saves after every",
-        "`broker_autosave_interval` changes instead, with 1 after every queued message, which narrows that window.",
-        f"Its price, measured here on the bridge master: {publishers} `mosquitto_pub -l` processes send {per_pub}"
-        " QoS 1 messages",
-        "each to broker 1, one subscriber on broker 2 counts them (every message crosses the bridge master);",
-        f"{reps} alternating repetitions per setting, median reported and all listed.",
+        "mosquitto 2.0 saves its in-memory database as a whole, by default every `broker_autosave_interval`",
+        "(1 s). What a relaying mosquitto acknowledged since the last save and had not yet passed on is lost if it",
+        "is killed with `kill -9` (see the README's failure section). `broker_autosave_on_changes: true` saves after",
+        "every `broker_autosave_interval` changes instead, with 1 after every queued message, which narrows that",
+        f"window. Its price, measured here on the bridge master: {publishers} `mosquitto_pub -l` processes send",
+        f"{per_pub} QoS 1 messages each to broker 1, one subscriber on broker 2 counts them (every message crosses",
+        f"the bridge master); {reps} alternating repetitions per setting, median reported and all listed.",
         "",
         "| bridge master saves | cross-broker QoS 1 (msg/s) | ratio | all (msg/s) | delivered |",
         "| --- | ---: | ---: | --- | --- |",
