@@ -624,13 +624,15 @@ def ramp_section(args, steps, plots, link):
 
 def failover_section(args, reps, plots, link):
     import failover  # noqa: PLC0415
-    from faults import FAULTS  # noqa: PLC0415
+    from faults import FAULTS, STANDBY_FAULTS  # noqa: PLC0415
 
-    faults = [f.strip() for f in args.failover_faults.split(",")] if args.failover_faults else list(FAULTS)
+    lab = failover.load_lab()
+    standby = len(lab.bridge) > 1
+    faults = ([f.strip() for f in args.failover_faults.split(",")] if args.failover_faults
+              else [f for f in FAULTS if standby or f not in STANDBY_FAULTS])
     unknown = set(faults) - set(FAULTS)
     if unknown:
         sys.exit(f"unknown faults {sorted(unknown)}; choose from {','.join(FAULTS)}")
-    lab = failover.load_lab()
     series = []
     raw = {}
     settings = failover.vrrp_settings(lab)

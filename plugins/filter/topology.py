@@ -43,6 +43,11 @@ options:
     description: Hostvar that sets a host's cluster address explicitly.
     type: str
     default: cluster_address
+  clientid_base:
+    description:
+      - For C(bridge_connections), the first part of every bridge client id (default the bridge host's name).
+        Both bridge masters of a standby pair pass the same value, so that a broker sees one bridge session.
+    type: str
 author:
   - mosquitto-ha maintainers
 """
@@ -58,6 +63,12 @@ EXAMPLES = r"""
     msg: "{{ groups | mosquitto_ha.cluster.bridge_connections(hostvars, inventory_hostname, 'brokers') }}"
   # -> [{"name": "bridge-broker1", "address": "10.0.0.11", "port": 8883,
   #      "local_clientid": "bridgemaster.bridge-broker1", "remote_clientid": "bridgemaster.bridge-broker1"}, ...]
+
+- name: The same connections for a standby bridge master, which takes over the active one's sessions
+  ansible.builtin.debug:
+    msg: >-
+      {{ groups | mosquitto_ha.cluster.bridge_connections(hostvars, 'bridgemaster2', 'brokers',
+         clientid_base='bridgemaster') }}
 
 - name: This load balancer's VRRP role and its peers
   ansible.builtin.debug:
@@ -174,11 +185,13 @@ def broker_endpoints(groups, hostvars, group="brokers", port_var="cluster_broker
 
 
 def bridge_connections(groups, hostvars, bridge_host, group="brokers", port_var="cluster_broker_port",
-                       default_port=8883, address_var="cluster_address", prefix="bridge-"):
-    """One bridge connection per broker, with names and client ids unique across the cluster."""
+                       default_port=8883, address_var="cluster_address", prefix="bridge-", clientid_base=None):
+    """One bridge connection per broker, with names and client ids unique across the cluster. The client ids
+    start with ``clientid_base`` (default: ``bridge_host``): an active and a standby bridge master given the same
+    base present the same client ids, so each broker keeps one bridge session whichever of them holds it."""
     connections = []
     names = {}
-    bridge_id = _NAME_UNSAFE.sub("_", str(bridge_host))
+    bridge_id = _NAME_UNSAFE.sub("_", str(clientid_base or bridge_host))
     for endpoint in broker_endpoints(groups, hostvars, group, port_var, default_port, address_var):
         host = endpoint["name"]
         if host == bridge_host:

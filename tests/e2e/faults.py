@@ -358,10 +358,24 @@ class Rig:
             raise AssertionError(f"could not tell which broker serves {client_id}")
         return name
 
+    def bridge_relays(self):
+        """The bridge masters whose mosquitto runs: one, whether there is a standby or not."""
+        return [n for n in self.cluster.bridge if unit_active(n, "mosquitto")]
+
+    def active_bridge(self, timeout=30):
+        relays = wait_until(lambda: (r := self.bridge_relays()) and len(r) == 1 and r, timeout, interval=0.5)
+        if not relays:
+            raise AssertionError(f"not exactly one bridge master runs mosquitto: {self.bridge_relays()}")
+        return relays[0]
+
     def settled(self, timeout=90):
-        """Every service is back, the VIP is on exactly one load balancer and its nginx is healthy."""
+        """Every service is back, exactly one bridge master relays, the VIP is on exactly one load balancer and its
+        nginx is healthy."""
         def ok():
-            for b in list(self.cluster.brokers) + list(self.cluster.bridge):
+            relays = self.bridge_relays()
+            if len(relays) != 1:
+                return False
+            for b in list(self.cluster.brokers) + relays:
                 if self.probe(self.address(b)) is not None:
                     return False
             for lb in self.cluster.loadbalancers:
@@ -475,7 +489,20 @@ def fault_broker_kill9(rig, x, y, holder):
 
 
 def fault_bridge_kill9(rig, x, y, holder):
-    return _kill_mosquitto(rig, next(iter(rig.cluster.bridge)))
+    return _kill_mosquitto(rig, rig.active_bridge())
+
+
+def fault_bridge_node_kill(rig, x, y, holder):
+    """The active bridge master's node dies (docker kill: no clean shutdown, its connections just go silent). The
+    standby must take over; recovery is when it serves MQTT with mosquitto started by keepalived."""
+    if len(rig.cluster.bridge) < 2:
+        raise AssertionError("bridge_node_kill needs a standby bridge master (two hosts in the bridge group)")
+    active = rig.active_bridge()
+    standby = next(n for n in rig.cluster.bridge if n != active)
+    at = time.monotonic()
+    docker("kill", active)
+    return active, at, FirstSuccess(lambda: unit_active(standby, "mosquitto")
+                                    and rig.probe(rig.address(standby)) is None, interval=0.05)
 
 
 def fault_broker_sigstop(rig, x, y, holder):
@@ -529,20 +556,39 @@ def _after_lb_container_kill(rig, target, result):
                         if back else f"{target} did not rejoin within 120 s")
 
 
+def _after_bridge_node_kill(rig, target, result):
+    """The killed bridge master is started again: it must rejoin as the standby (keepalived running, mosquitto
+    stopped) and the role must not move back (no preemption), watched for a few seconds."""
+    started = time.monotonic()
+    standby = next(n for n in rig.cluster.bridge if n != target)
+    docker("start", target)
+    back = wait_until(lambda: unit_active(target, "keepalived")
+                      and dexec(target, "cat /run/mosquitto-ha/bridge-state")[1] == "BACKUP", 120, interval=0.5)
+    result.notes.append(f"{target} started again and rejoined as standby in {time.monotonic() - started:.1f} s"
+                        if back else f"{target} did not rejoin as standby within 120 s")
+    flaps = [rig.bridge_relays() for _ in range(10) if time.sleep(0.5) is None]
+    if any(relays != [standby] for relays in flaps):
+        result.notes.append(f"the bridge role moved after {target} came back: {flaps}")
+
+
 FAULTS = {
     "broker_kill9": fault_broker_kill9,
     "bridge_kill9": fault_bridge_kill9,
+    "bridge_node_kill": fault_bridge_node_kill,
     "broker_sigstop": fault_broker_sigstop,
     "nginx_kill9": fault_nginx_kill9,
     "keepalived_stop": fault_keepalived_stop,
     "lb_container_kill": fault_lb_container_kill,
     "broker_reboot": fault_broker_reboot,
 }
-FAULT_AFTER = {"lb_container_kill": _after_lb_container_kill}
+FAULT_AFTER = {"lb_container_kill": _after_lb_container_kill, "bridge_node_kill": _after_bridge_node_kill}
+# Faults that need a standby bridge master (two hosts in the bridge group).
+STANDBY_FAULTS = {"bridge_node_kill"}
 
 DESCRIPTIONS = {
     "broker_kill9": "kill -9 mosquitto on the broker serving the publisher",
     "bridge_kill9": "kill -9 the bridge master's mosquitto",
+    "bridge_node_kill": "docker kill the active bridge master (node lost; the standby takes over)",
     "broker_sigstop": "SIGSTOP mosquitto on the subscriber's broker (hang)",
     "nginx_kill9": "kill -9 nginx (master and workers) on the VIP holder",
     "keepalived_stop": "systemctl stop keepalived on the VIP holder",

@@ -48,8 +48,13 @@ CASES = {
                           r"exactly two in\s+'loadbalancers' \(found 1\)"),
     "three load balancers": (dict(GOOD_GROUPS, loadbalancers=["lb1", "lb2", "lb3"]), GOOD_VARS,
                              r"exactly two in\s+'loadbalancers' \(found 3\)"),
-    "two bridge masters": (dict(GOOD_GROUPS, bridge=["bridge1", "bridge2"]), GOOD_VARS,
-                           r"exactly one in 'bridge'\s+\(found 2\)"),
+    "three bridge masters": (dict(GOOD_GROUPS, bridge=["bridge1", "bridge2", "bridge3"]), GOOD_VARS,
+                             r"one or two in 'bridge' \(the bridge master and optionally its standby; found 3\)"),
+    "standby bridge pair on the load balancers' VRRP router id": (
+        dict(GOOD_GROUPS, bridge=["bridge1", "bridge2"]), dict(GOOD_VARS, vip_virtual_router_id=60,
+                                                               bridge_standby_router_id=60),
+        r"bridge_standby_router_id must be 1-255 and differ from the load balancers' vip_virtual_router_id "
+        r"\(got 60 and 60\)"),
     "host in two groups": (dict(GOOD_GROUPS, loadbalancers=["lb1", "broker1"]), GOOD_VARS,
                            r"Hosts broker1 are in more than one of the groups"),
     "no VIP": (GOOD_GROUPS, {}, r"cluster_vip must be the virtual IPv4 address"),

@@ -1,4 +1,4 @@
-"""Seven faults, one at a time, each under a QoS 1 stream through the VIP (tests/e2e/faults.py does the work).
+"""Eight faults, one at a time, each under a QoS 1 stream through the VIP (tests/e2e/faults.py does the work).
 
 After each fault: the faulted process is back where that applies, the VIP sits on exactly one load balancer
 whose nginx is healthy, every broker delivers to every other broker again, and the persistent subscriber got
@@ -48,6 +48,26 @@ def report():
     print(f"  saved to {path}")
 
 
+def test_one_bridge_master_relays(rig):
+    """Of the two bridge masters exactly one runs mosquitto (started by keepalived for this boot only); the standby
+    has keepalived in BACKUP and mosquitto stopped and not enabled, so not even a reboot starts it."""
+    assert len(rig.cluster.bridge) == 2, rig.cluster.bridge
+    active = rig.active_bridge()
+    standby = next(n for n in rig.cluster.bridge if n != active)
+    assert dexec(active, "cat /run/mosquitto-ha/bridge-state")[1] == "MASTER"
+    assert dexec(active, "systemctl is-enabled mosquitto")[1] == "enabled-runtime"
+    assert dexec(active, "ip -4 -o addr show dev lo")[1].count("127.0.0.77/32") == 1
+    assert dexec(standby, "cat /run/mosquitto-ha/bridge-state")[1] == "BACKUP"
+    assert unit_active(standby, "keepalived")
+    assert not unit_active(standby, "mosquitto")
+    assert dexec(standby, "systemctl is-enabled mosquitto")[1] == "disabled"
+    assert "127.0.0.77" not in dexec(standby, "ip -4 -o addr show dev lo")[1]
+    # Both carry the same connections with the same client ids, so a broker keeps one bridge session.
+    confs = [dexec(n, "grep -E '^(connection|remote_clientid) ' /etc/mosquitto/conf.d/bridge.conf", check=True)[1]
+             for n in (active, standby)]
+    assert confs[0] == confs[1] and "remote_clientid" in confs[0], confs
+
+
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
 def test_fault_under_load(rig, fault):
     since = {n: clock(n) for n in list(rig.cluster.loadbalancers) + list(rig.cluster.brokers)}
@@ -85,6 +105,13 @@ def test_fault_under_load(rig, fault):
         assert "now MASTER" in transitions, f"no MASTER transition logged on {new}: {transitions!r}"
     if fault == "lb_container_kill":
         assert any("rejoined" in n for n in result.notes), result.notes
+    if fault == "bridge_node_kill":
+        # The standby relays now, the old active is back as standby and the role stayed put.
+        assert any("rejoined as standby" in n for n in result.notes), result.notes
+        assert not any("moved" in n for n in result.notes), result.notes
+        assert rig.bridge_relays() == [n for n in rig.cluster.bridge if n != target]
+        print(f"  standby bridge master took over: cross-broker delivery back {result.cross_s:.2f} s after the node died")
+        assert result.cross_s < 15, "cross-broker delivery took too long to come back after the takeover"
     if fault == "broker_reboot":
         for unit in ("mosquitto", "mosquitto-ha-watchdog"):
             assert unit_active(target, unit), f"{unit} is not running on {target} after the reboot"

@@ -127,6 +127,17 @@ def test_bridge_connections(inventory):
     assert len({c["remote_clientid"] for c in conns}) == len(conns)
 
 
+def test_standby_bridge_master_takes_over_the_same_sessions(inventory):
+    """Both bridge masters of a standby pair present the same client ids, so a broker keeps one bridge session
+    (and its queue) whichever of them is connected."""
+    groups, hostvars = inventory
+    active = topology.bridge_connections(groups, hostvars, "bridgemaster", "brokers")
+    standby = topology.bridge_connections(groups, hostvars, "bridgemaster2", "brokers", clientid_base="bridgemaster")
+    assert standby == active
+    alone = topology.bridge_connections(groups, hostvars, "bridgemaster2", "brokers")
+    assert alone[0]["remote_clientid"] == "bridgemaster2.bridge-broker1"
+
+
 def test_bridge_connection_names_are_sanitised_and_unique():
     groups = {"brokers": ["mq 1.example.com", "mq/1.example.com"]}
     hostvars = {"mq 1.example.com": facts("10.0.0.1"), "mq/1.example.com": facts("10.0.0.2")}
