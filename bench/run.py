@@ -246,7 +246,7 @@ def plot_latency(results, path):
     plt.close(fig)
 
 
-SECTIONS = ("throughput", "latency", "window", "autosave", "ramp", "failover", "ansible")
+SECTIONS = ("throughput", "latency", "window", "autosave", "standby", "ramp", "failover", "ansible")
 
 
 def int_list(text):
@@ -346,6 +346,8 @@ def main(argv=None):
         sections["window"] = window_section(args.quick)
     if "autosave" in only:
         sections["autosave"] = autosave_section(args.quick)
+    if "standby" in only:
+        sections["standby"] = standby_section(args.quick, failover_reps)
     if "ramp" in only:
         sections["ramp"] = ramp_section(args, ramp_steps, plots, link)
     if "failover" in only:
@@ -401,6 +403,7 @@ SECTION_HEADINGS = {
     "latency": "## End-to-end latency",
     "window": "## Bridge master restart window",
     "autosave": "## Saving on every change",
+    "standby": "## Standby bridge master",
     "ramp": "## Concurrent connections",
     "failover": "## Failover",
     "ansible": "## Ansible",
@@ -606,6 +609,16 @@ def autosave_section(quick):
         "`broker_autosave_on_changes: true` for its bridge master (host_vars) to narrow the `kill -9` window.",
         "",
     ]
+
+
+def standby_section(quick, repetitions):
+    """Throughput with one bridge master and with a pair, and the takeover after the active node is killed."""
+    import standby  # noqa: PLC0415
+
+    runs, per_pub, publishers = (1, 2000, 4) if quick else (3, 5000, 4)
+    figures = standby.measure(throughput, median_run, repetitions=repetitions, runs=runs, per_pub=per_pub,
+                              publishers=publishers)
+    return standby.section(figures, runs, per_pub, publishers)
 
 
 def ramp_section(args, steps, plots, link):
