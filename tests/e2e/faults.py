@@ -499,8 +499,10 @@ def fault_bridge_node_kill(rig, x, y, holder):
         raise AssertionError("bridge_node_kill needs a standby bridge master (two hosts in the bridge group)")
     active = rig.active_bridge()
     standby = next(n for n in rig.cluster.bridge if n != active)
-    at = time.monotonic()
     docker("kill", active)
+    # From when the node is gone: messages sent while `docker kill` runs may still be relayed by it, and the
+    # cross-broker figure counts from the first message sent after this moment.
+    at = time.monotonic()
     return active, at, FirstSuccess(lambda: unit_active(standby, "mosquitto")
                                     and rig.probe(rig.address(standby)) is None, interval=0.05)
 

@@ -49,19 +49,22 @@ def report():
 
 
 def test_one_bridge_master_relays(rig):
-    """Of the two bridge masters exactly one runs mosquitto (started by keepalived for this boot only); the standby
-    has keepalived in BACKUP and mosquitto stopped and not enabled, so not even a reboot starts it."""
+    """Of the two bridge masters exactly one runs mosquitto (started by keepalived); the standby has keepalived in
+    BACKUP and mosquitto stopped. mosquitto is enabled at boot on neither, so a reboot does not start it; the
+    watchdog watches it only on the active node."""
     assert len(rig.cluster.bridge) == 2, rig.cluster.bridge
     active = rig.active_bridge()
     standby = next(n for n in rig.cluster.bridge if n != active)
     assert dexec(active, "cat /run/mosquitto-ha/bridge-state")[1] == "MASTER"
-    assert dexec(active, "systemctl is-enabled mosquitto")[1] == "enabled-runtime"
+    assert dexec(active, "systemctl is-enabled mosquitto")[1] == "disabled"
     assert dexec(active, "ip -4 -o addr show dev lo")[1].count("127.0.0.77/32") == 1
     assert dexec(standby, "cat /run/mosquitto-ha/bridge-state")[1] == "BACKUP"
     assert unit_active(standby, "keepalived")
     assert not unit_active(standby, "mosquitto")
     assert dexec(standby, "systemctl is-enabled mosquitto")[1] == "disabled"
     assert "127.0.0.77" not in dexec(standby, "ip -4 -o addr show dev lo")[1]
+    watchdog = {n: journal(n, "-1h", unit="mosquitto-ha-watchdog") for n in (active, standby)}
+    assert "mosquitto.service: not watched (/run/mosquitto-ha/bridge-state: BACKUP)" in watchdog[standby], watchdog
     # Both carry the same connections with the same client ids, so a broker keeps one bridge session.
     confs = [dexec(n, "grep -E '^(connection|remote_clientid) ' /etc/mosquitto/conf.d/bridge.conf", check=True)[1]
              for n in (active, standby)]

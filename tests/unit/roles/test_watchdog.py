@@ -61,6 +61,31 @@ def _checks(service, fake, n, interval=3.0):
         fake.now += interval - fake.probe_takes
 
 
+def test_only_while_watches_a_unit_only_while_its_file_says_so(wd, monkeypatch, tmp_path):
+    """mosquitto on a pair of bridge masters is disabled at boot and run by keepalived on the active node only: it
+    is watched (restarted when dead) while the state file says MASTER, and left alone otherwise."""
+    state = tmp_path / "bridge-state"
+    monkeypatch.setattr(wd, "unit_state", lambda unit: ("inactive", "disabled", 0))
+    settings = {"failures": 2, "max_restarts": 5, "restart_window": 300, "pause_dir": str(tmp_path)}
+    service = wd.Service({"unit": "mosquitto.service", "only_while": {"file": str(state), "content": "MASTER"}},
+                         settings)
+    monkeypatch.setattr(service, "restart", lambda reason, hung: wd.restarted.append((reason, hung)))
+    service.check(2.0)  # no state file yet
+    state.write_text("BACKUP\n")
+    service.check(2.0)
+    assert wd.restarted == []
+    assert any("not watched (" + str(state) + ": no such file)" in line for line in wd.logged), wd.logged
+    state.write_text("MASTER\n")
+    service.check(2.0)
+    assert wd.restarted == [("unit is inactive", False)]
+    assert "mosquitto.service: watched again" in wd.logged
+    # Without only_while a disabled unit is left alone, as before.
+    plain = wd.Service({"unit": "mosquitto.service"}, settings)
+    plain.check(2.0)
+    assert wd.restarted == [("unit is inactive", False)]
+    assert "mosquitto.service: not watched (unit file state disabled)" in wd.logged
+
+
 def test_a_healthy_service_is_left_alone(wd, monkeypatch):
     fake = Fake()
     service = _service(wd, fake, monkeypatch)
