@@ -18,8 +18,8 @@ name: settings
 short_description: Check the values of the cluster's settings against what the configuration syntax allows
 version_added: 0.2.0
 description:
-  - This plugin file provides the filters C(strict_bool), C(setting_problems), C(known_settings) and
-    C(unknown_settings).
+  - This plugin file provides the filters C(strict_bool), C(setting_problems), C(host_problems),
+    C(known_settings), C(unknown_settings), C(host_unknown_settings), C(shared_addresses) and C(vip_problem).
   - C(strict_bool) is the one boolean parser of the collection, used by the templates and by the preflight;
     it takes a real boolean, C(0)/C(1), or exactly one of C(true), C(false), C(yes), C(no), C(on), C(off)
     (lower case, or C(True)/C(False)); anything else (a trailing blank, another word) is an error.
@@ -31,6 +31,10 @@ description:
     Messages never repeat the value of a secret.
   - C(known_settings) lists every setting name the roles define (their argument specs and defaults), and
     C(unknown_settings) returns, for names with a collection prefix that no role defines, the nearest known name.
+  - C(host_problems) and C(host_unknown_settings) apply these to the variables of every host in a list
+    (input the host names, argument C(hostvars)).
+  - C(shared_addresses) maps each address that more than one of the hosts resolves to (C(ansible_host) or the
+    cluster address) to those hosts; C(vip_problem) says why a VIP is its subnet's network or broadcast address.
 options:
   _input:
     description: For C(setting_problems), a mapping of setting name to value; for C(strict_bool), the value;
@@ -342,6 +346,8 @@ CHECKS = {
                                     else "must be an absolute controller path (a relative one would be read "
                                          "against different directories by different tasks)"),
     "cluster_address": _ipv4,
+    "cluster_vip": lambda v: (None if not _ipv4(v) else
+                              "must be the virtual IPv4 address clients connect to (for example 10.0.0.100)"),
     "inventory_hostname": _token(_INVENTORY_NAME, "letters, digits, '.', '_' and '-' only (no blank), starting "
                                                   "with a letter or digit: it names certificates, bridge "
                                                   "connections and keepalived's router_id"),
@@ -491,9 +497,33 @@ def setting_problems(values, host="this host"):
     return problems
 
 
+def host_problems(hosts, hostvars):
+    """setting_problems of every host: the values each host's inventory gives the collection's settings."""
+    names = set(_known()) | {"ansible_host"}
+    problems = []
+    for host in hosts:
+        hv = hostvars[host]
+        values = {name: hv[name] for name in sorted(names) if name in hv}
+        values["inventory_hostname"] = host
+        problems += setting_problems(values, host)
+    return problems
+
+
+def host_unknown_settings(hosts, hostvars):
+    """unknown_settings of every host, each entry with its host."""
+    return [dict(item, host=host) for host in hosts for item in unknown_settings(list(hostvars[host].keys()))]
+
+
 def shared_addresses(hosts, hostvars):
     """Addresses (ansible_host, or the cluster address) that more than one of the hosts resolve to."""
-    from ansible_collections.mosquitto_ha.cluster.plugins.filter.topology import host_address
+    try:
+        from ansible_collections.mosquitto_ha.cluster.plugins.filter.topology import host_address
+    except ImportError:  # loaded by path (unit tests)
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("topology", pathlib.Path(__file__).with_name("topology.py"))
+        topology = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(topology)
+        host_address = topology.host_address
 
     by_address = {}
     for host in hosts:
@@ -531,5 +561,7 @@ class FilterModule:
             "known_settings": known_settings,
             "unknown_settings": unknown_settings,
             "shared_addresses": shared_addresses,
+            "host_problems": host_problems,
+            "host_unknown_settings": host_unknown_settings,
             "vip_problem": vip_problem,
         }
