@@ -84,7 +84,7 @@ PREFIXES = ("cluster_", "broker_", "bridge_", "loadbalancer_", "vip_", "watchdog
 
 # Settings read by the playbooks or set per host that are no role option.
 EXTRA_KNOWN = frozenset({
-    "cluster_address", "cluster_broker_serial", "broker_extra_config_unchecked", "vip_priority",
+    "cluster_address", "cluster_broker_serial", "vip_priority",
 })
 
 ROLES = ("cluster", "pki", "broker", "bridge", "loadbalancer", "vip", "watchdog")
