@@ -6,12 +6,14 @@ host are checked on the controller in one task, before any host is contacted: ca
 host's variables share a process, one host each, and each asserts the message that names its variable and host.
 """
 
+import atexit
 import concurrent.futures
 import dataclasses
 import datetime
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,6 +80,7 @@ def run(workdir, case):
 # --- CA material for the bring-your-own-CA cases --------------------------------------------------------------
 
 CA_DIR = pathlib.Path(tempfile.mkdtemp(prefix="mhv-preflight-ca-"))
+atexit.register(shutil.rmtree, CA_DIR, True)
 
 
 def _write_ca_material():
