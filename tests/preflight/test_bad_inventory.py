@@ -503,6 +503,8 @@ def results(request, tmp_path_factory):
     for item in request.session.items:
         if item.name == "test_no_secret_value_in_the_output":
             wanted_batches |= {BATCH_OF[n] for n in SECRET_CASES}
+        if item.name == "test_relative_controller_directory_is_not_created":
+            wanted_batches.add(BATCH_OF["relative controller directory"])
         callspec = getattr(item, "callspec", None)
         if callspec is None:
             continue
@@ -562,3 +564,11 @@ def test_no_secret_value_in_the_output(results):
         secret = next(iter(v for v in VALUE_CASES[name][1].values()))
         secret = secret[0]["password"] if isinstance(secret, list) else secret
         assert secret not in output and repr(secret)[1:-1] not in output, name
+
+
+def test_relative_controller_directory_is_not_created(results):
+    """A relative cluster_local_dir is refused before any secret is generated into it."""
+    rc, output = results[("batch", BATCH_OF["relative controller directory"])]
+    assert rc != 0, output[-3000:]
+    for base in (ROOT, ROOT / "playbooks"):
+        assert not (base / "secrets").exists(), base
