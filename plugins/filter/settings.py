@@ -286,6 +286,8 @@ def _address_or_hostname(value):
 
 
 def _ipv4(value):
+    if not isinstance(value, str):
+        return "must be an IPv4 address"
     try:
         ipaddress.IPv4Address(value)
     except (ValueError, TypeError):
