@@ -377,6 +377,10 @@ CHECKS = {
     "loadbalancer_worker_processes": _token(re.compile(r"^(auto|[1-9][0-9]{0,3})$"), "auto or a number"),
     "vip_interface": _token(_IFNAME, "a network interface name (at most 15 letters, digits, '_', '.', '-')"),
     "vip_script_user": _token(_SYSTEM_NAME, "a system user name"),
+    "bridge_standby_interface": _token(_IFNAME, "a network interface name (at most 15 letters, digits, '_', '.', "
+                                                "'-')"),
+    "bridge_standby_marker_address": lambda v: (None if not _ipv4(v) and v.startswith("127.") else
+                                                "must be a loopback IPv4 address (127.x.x.x)"),
     "vip_auth_pass": lambda v: (None if isinstance(v, str) and _VRRP_PASS.fullmatch(v) else
                                 "must be 1 to 8 characters from letters, digits and $%&()*+,./:;<=>?@[]^_`|~- "
                                 "(keepalived reads '!' and '#' as comments and splits at blanks and quotes)"),

@@ -35,7 +35,9 @@ INTERNAL_SOURCES = {
     "__broker_ca_file": ["cluster_pki_dir"], "__broker_cert_file": ["cluster_pki_dir"],
     "__broker_key_file": ["cluster_pki_dir"], "__broker_password_file": [], "__broker_acl_file": [],
     "__broker_conf_dir": [],
-    "__broker_all_acl": ["broker_acl", "cluster_bridge_username"],
+    "__broker_bridge_users": ["cluster_bridge_username", "cluster_bridge_group"],
+    "__bridge_vrrp_peers": ["cluster_address", "bridge_standby_priority"],
+    "__bridge_notify_script": [], "__bridge_check_script": [], "__bridge_state_file": [],
     "__loadbalancer_upstreams": ["cluster_broker_group", "cluster_broker_port", "cluster_address"],
     "__loadbalancer_listen": ["loadbalancer_listen_address", "loadbalancer_port"],
     "__vip_peers": ["cluster_address", "vip_priority"],
@@ -102,7 +104,8 @@ def context(overrides):
               "cluster_watchdog_password": "pw", "vip_auth_pass": "Pass1234", "vip_interface": "eth0",
               "loadbalancer_listen_address": "192.0.2.250", "loadbalancer_port": 8883,
               "watchdog_services": [{"unit": "mosquitto.service"}], "cluster_address": "192.0.2.10",
-              "vip_priority": 150})
+              "vip_priority": 150, "bridge_standby_priority": 150,
+              "bridge_standby_router_id": 52, "bridge_standby_interface": "eth0"})
     v.update(overrides)
     address, port = v["cluster_address"], v["cluster_broker_port"]
     v.update({
@@ -114,8 +117,10 @@ def context(overrides):
         "__broker_cert_file": v["cluster_pki_dir"] + "/h.crt", "__broker_key_file": v["cluster_pki_dir"] + "/h.key",
         "__broker_password_file": "/etc/mosquitto/passwd", "__broker_acl_file": "/etc/mosquitto/acl",
         "__broker_conf_dir": "/etc/mosquitto/conf.d",
-        "__broker_all_acl": v["broker_acl"] + [{"username": v["cluster_bridge_username"], "access": "readwrite",
-                                                "topic": "#"}],
+        "__broker_bridge_users": [v["cluster_bridge_username"]],
+        "__bridge_vrrp_peers": {"priority": v["bridge_standby_priority"], "address": address, "peers": ["192.0.2.22"]},
+        "__bridge_notify_script": "/usr/local/libexec/bridge-notify",
+        "__bridge_check_script": "/usr/local/libexec/check-bridge", "__bridge_state_file": "/run/bridge-state",
         "__loadbalancer_upstreams": [{"name": "broker1", "address": address, "port": port}],
         "__loadbalancer_listen": ((str(v["loadbalancer_listen_address"]) + ":") if v["loadbalancer_listen_address"]
                                   else "") + str(v["loadbalancer_port"]),
@@ -131,7 +136,8 @@ def context(overrides):
 # Characters that open or close a block or end a directive in nginx and keepalived files (mosquitto and systemd
 # files are line-based: there, the lines and their directives are the structure).
 BLOCK_SYNTAX = {"nginx.conf.j2": "{};#'\"", "keepalived.conf.j2": "{}!#'\"", "check-nginx.j2": ";&|`$'\"",
-                "keepalived-notify.j2": ";&|`$'\""}
+                "keepalived-notify.j2": ";&|`$'\"", "keepalived-bridge.conf.j2": "{}!#'\"",
+                "bridge-notify.j2": ";&|`$'\"", "check-bridge.j2": ";&|`$'\""}
 
 
 def structure(name, text):
@@ -183,7 +189,7 @@ def refused(name, value):
 def test_every_template_variable_has_a_source():
     unknown = sorted(n for n in template_variables() if n.startswith("__") and n not in INTERNAL_SOURCES)
     assert unknown == [], "map these role variables to the settings they derive from in INTERNAL_SOURCES"
-    defined = set(_defaults()) | set(_specs()) | {"cluster_address", "vip_priority"}
+    defined = set(_defaults()) | set(_specs()) | {"cluster_address", "vip_priority", "bridge_standby_priority"}
     assert sorted(set(reaching_settings()) - defined) == []
 
 
