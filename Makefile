@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DISTROS ?= bookworm trixie
-# scenario:distro pairs that `make molecule` runs, in order. failover also passes on trixie
-# (MOLECULE_RUNS=failover:trixie); it is left out of the default list to keep CI well under its 90 min.
-MOLECULE_RUNS ?= default:bookworm default:trixie failover:bookworm scale_out:bookworm
+# scenario:distro[:access] runs of `make molecule`, in order. access is docker (the default: docker connection as
+# root, collection from the checkout) or ssh (the operator's path, molecule/default only: the installed tarball
+# run by an unprivileged local user over SSH as a sudo user; scripts/operator-path.sh). failover also passes on
+# trixie (MOLECULE_RUNS=failover:trixie); it is left out of the default list to keep CI well under its 90 min.
+MOLECULE_RUNS ?= default:bookworm default:trixie:ssh failover:bookworm scale_out:bookworm
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
 
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
@@ -55,11 +57,11 @@ preflight: venv ## bad inventories are refused before any host is touched
 .PHONY: molecule
 molecule: venv images ## molecule test of each scenario:distro in MOLECULE_RUNS
 	set -e; for run in $(MOLECULE_RUNS); do \
-	  scenario=$${run%%:*}; distro=$${run##*:}; \
-	  echo "=== molecule test -s $$scenario on $$distro"; \
+	  IFS=: read -r scenario distro access <<<"$$run"; access=$${access:-docker}; \
+	  echo "=== molecule test -s $$scenario on $$distro ($$access)"; \
 	  start=$$(date +%s); \
-	  MOLECULE_DISTRO=$$distro $(BIN)/molecule test -s $$scenario; \
-	  echo "=== molecule $$scenario on $$distro passed in $$(( $$(date +%s) - start )) s"; \
+	  MOLECULE_DISTRO=$$distro MOLECULE_ACCESS=$$access $(BIN)/molecule test -s $$scenario; \
+	  echo "=== molecule $$scenario on $$distro ($$access) passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
 .PHONY: build
