@@ -58,11 +58,13 @@ def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publish
             for note in result.notes:
                 log(f"    {note}")
     finally:
-        failover.start_stopped(lab, log)
-        seconds, _ = addbroker.playbook("site.yml", failover.INVENTORY)
-        log(f"standby: site.yml took the lab back to one bridge master in {seconds:.0f} s")
-        addbroker._run(["docker", "rm", "-f", SPARE[0]])
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            failover.start_stopped(lab, log)
+            seconds, _ = addbroker.playbook("site.yml", failover.INVENTORY)
+            log(f"standby: site.yml took the lab back to one bridge master in {seconds:.0f} s")
+        finally:
+            addbroker._run(["docker", "rm", "-f", SPARE[0]])
+            shutil.rmtree(tmp, ignore_errors=True)
     out["median_run"] = median_run
     return out
 
