@@ -509,7 +509,19 @@ def host_problems(hosts, hostvars):
     problems = []
     for host in hosts:
         hv = hostvars[host]
-        values = {name: hv[name] for name in sorted(names) if name in hv}
+        values = {}
+        for name in sorted(names):
+            if name not in hv:
+                continue
+            try:
+                values[name] = hv[name]
+            except Exception as exc:  # noqa: BLE001 (any templating error: undefined, lookup, syntax)
+                # Refused, not skipped: a value nobody can check must not reach a host. The message names what is
+                # missing (the first line of the error), never the value.
+                problems.append(f"{name} on {host} cannot be worked out on the controller before any host is "
+                                f"contacted ({str(exc).splitlines()[0][:200]}). Inventory values may refer to other "
+                                "inventory variables, not to the roles' defaults: define what it refers to in the "
+                                "inventory (e.g. cluster_local_dir in group_vars/all).")
         values["inventory_hostname"] = host
         problems += setting_problems(values, host)
     return problems

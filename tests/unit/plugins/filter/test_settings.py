@@ -131,3 +131,25 @@ def test_shared_addresses_and_vip_problem():
     assert "broadcast address" in settings.vip_problem("10.0.0.255", 24)
     assert settings.vip_problem("10.0.0.254", 24) == ""
     assert settings.vip_problem("10.0.0.1", 31) == ""
+
+
+class _LazyHostvars(dict):
+    """hostvars as Ansible gives them: a value is templated when it is read, and may fail then."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def test_a_value_that_cannot_be_resolved_on_the_controller_is_refused_not_skipped():
+    secret = "do-not-print-me"
+    hostvars = {"broker1": _LazyHostvars(
+        broker_users=RuntimeError("'cluster_local_dir' is undefined\nOrigin: group_vars/all.yml"),
+        cluster_name="ok", cluster_bridge_password=secret)}
+    problems = settings.host_problems(["broker1"], hostvars)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("broker_users on broker1 cannot be worked out on the controller")
+    assert "'cluster_local_dir' is undefined" in problems[0] and "Origin" not in problems[0]
+    assert secret not in problems[0]
