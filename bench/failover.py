@@ -1,4 +1,4 @@
-"""Failover figures on the lab: the 7 faults of tests/e2e/faults.py (the `failover` molecule scenario), each
+"""Failover figures on the lab: the faults of tests/e2e/faults.py (the `failover` molecule scenario), each
 repeated, with median and max next to the anchors of the issue.
 
 The lab is described to faults.py by LabCluster, the lab's counterpart of tests/e2e/cluster.py's Cluster: the
@@ -32,6 +32,7 @@ ANCHORS = {
     "keepalived_stop": ("vip", ANCHOR_VRRP, "VRRPv2 master dies: about 3.6 s"),
     "lb_container_kill": ("vip", ANCHOR_VRRP, "VRRPv2 master dies: about 3.6 s"),
     "broker_reboot": ("recovery", None, "none (a reboot)"),
+    "bridge_node_kill": ("cross", None, "one bridge master: none until its node is repaired"),
 }
 
 
@@ -220,7 +221,7 @@ def section(series, repetitions, plot_link):
     lines = [
         "## Failover",
         "",
-        f"The 7 faults of the `failover` molecule scenario (tests/e2e/faults.py), {repetitions} "
+        f"The faults of the `failover` molecule scenario (tests/e2e/faults.py), {repetitions} "
         f"repetition{'s' if repetitions != 1 else ''} each, "
         "fault by fault",
         "in turn. During each, a QoS 1 stream (every 20 ms) goes through the VIP to a persistent subscriber on "

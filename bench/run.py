@@ -280,7 +280,8 @@ def main(argv=None):
     parser.add_argument("--ramp-keepalive", type=int, default=240,
                         help="MQTT keepalive of the ramp's connections (at most broker_max_keepalive, 300)")
     parser.add_argument("--failover-reps", type=int, default=None, help="repetitions of each fault (default 5)")
-    parser.add_argument("--failover-faults", default=None, help="comma-separated subset of the 7 faults")
+    parser.add_argument("--failover-faults", default=None,
+                        help="comma-separated subset of the faults (bridge_node_kill needs a standby bridge master)")
     parser.add_argument("--failover-time-limit", type=float, default=3600.0,
                         help="stop the failover series after this many seconds (default 3600)")
     parser.add_argument("--failover-vrrp3", action="store_true",
