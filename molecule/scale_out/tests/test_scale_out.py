@@ -153,8 +153,17 @@ def test_every_pair_of_the_four_brokers_delivers(cluster):
     assert all(v == expected for v in got.values()), got
 
 
-def test_site_after_add_broker_changes_nothing(cluster, state):
+def test_site_refuses_brokers_still_waiting_in_new_brokers(state):
     rc, output, recap = run_playbook(os.path.join(PLAYBOOKS, "site.yml"), "-i", state["add"]["inventory"])
+    assert rc != 0
+    assert "in group 'new_brokers': add new brokers with add_broker.yml" in " ".join(output.split()), output[-3000:]
+    assert {h: r["changed"] for h, r in recap.items() if r["changed"]} == {}, output[-3000:]
+
+
+def test_site_after_add_broker_changes_nothing(cluster, state, tmp_path_factory):
+    # Step 3 of add_broker.yml: the new brokers leave new_brokers and stay in the broker group.
+    added = _inventory(tmp_path_factory, "added", {"brokers": NEW})
+    rc, output, recap = run_playbook(os.path.join(PLAYBOOKS, "site.yml"), "-i", added)
     assert rc == 0, output[-5000:]
     assert {h: r["changed"] for h, r in recap.items() if r["changed"]} == {}, output[-5000:]
 
