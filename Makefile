@@ -42,12 +42,17 @@ images: docker ## build the systemd test images (Debian 12 and 13) without a reg
 	./scripts/build-images.sh $(DISTROS)
 
 .PHONY: lint
-lint: venv ## yamllint and ansible-lint (production profile)
+lint: venv ## yamllint, ansible-lint (production profile), role variable tables current
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint
+	$(BIN)/python scripts/role_docs.py --check
+
+.PHONY: docs
+docs: venv ## regenerate the role READMEs' variable tables from meta/argument_specs.yml
+	$(BIN)/python scripts/role_docs.py
 
 .PHONY: unit
-unit: venv ## unit tests of the plugins
+unit: venv ## unit tests of the plugins, role docs, tarball and bench helpers
 	$(BIN)/pytest -q tests/unit
 
 .PHONY: preflight
