@@ -1,5 +1,5 @@
 """Failover figures on the lab: the faults of tests/e2e/faults.py (the `failover` molecule scenario), each
-repeated, with median and max next to the anchors of the issue.
+repeated, with median and max next to the reference anchors.
 
 The lab is described to faults.py by LabCluster, the lab's counterpart of tests/e2e/cluster.py's Cluster: the
 container names are the inventory host names (scripts/lab.sh), the addresses come from docker, the VIP from
@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 INVENTORY = ROOT / "inventories" / "lab"
 SECRETS = INVENTORY / ".mosquitto-ha"
 
-# The anchors of the issue, and which figure of which fault each stands next to.
+# The reference anchors, and which figure of which fault each stands next to.
 ANCHOR_VRRP = 3.6   # keepalived VRRPv2 defaults (advert_int 1): the backup takes over about 3.6 s after the master dies
 ANCHOR_PSGREP = 6.0  # a watchdog that looks for the process with ps | grep every 6 s
 ANCHORS = {

@@ -1,8 +1,8 @@
 """Benchmarks of a mosquitto_ha cluster, run against the local lab (scripts/lab.sh).
 
 Writes BENCHMARKS.md and PNG plots under bench/plots/. Every figure is measured in this run, next to the
-anchor it is compared with (the same measurement straight to one broker, or the anchors of issue 6 for the
-failover figures). Sections: throughput, latency, bridge master restart window (here), concurrent connections
+anchor it is compared with (the same measurement straight to one broker, or the testbed's reference anchors
+for the failover figures). Sections: throughput, latency, bridge master restart window (here), concurrent connections
 through the VIP (ramp.py, connload.py, resources.py), failover (failover.py, reusing tests/e2e/faults.py) and
 Ansible timings (here and addbroker.py). Traffic goes only to the lab's containers; every loop is bounded in
 count and time.
@@ -592,7 +592,7 @@ def autosave_section(quick):
         "",
         "mosquitto 2.0 saves its in-memory database as a whole, by default every `broker_autosave_interval`",
         "(1 s). What a relaying mosquitto acknowledged since the last save and had not yet passed on is lost if it",
-        "is killed with `kill -9` (see the README's failure section). `broker_autosave_on_changes: true` saves after",
+        "is killed with `kill -9` (see docs/architecture.md, failure table). `broker_autosave_on_changes: true` saves after",
         "every `broker_autosave_interval` changes instead, with 1 after every queued message, which narrows that",
         f"window. Its price, measured here on the bridge master: {publishers} `mosquitto_pub -l` processes send",
         f"{per_pub} QoS 1 messages each to broker 1, one subscriber on broker 2 counts them (every message crosses",

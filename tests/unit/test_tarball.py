@@ -16,7 +16,7 @@ ROLES = ["bridge", "broker", "cluster", "loadbalancer", "pki", "vip", "watchdog"
 
 MUST_HAVE = [
     "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml", "changelogs/changelog.yaml",
-    "docs/operations.md",
+    "docs/operations.md", "docs/architecture.md", "docs/security.md", "BENCHMARKS.md",
     "playbooks/site.yml", "playbooks/preflight.yml", "playbooks/add_broker.yml", "playbooks/remove_broker.yml",
     "plugins/modules/mosquitto_password.py", "plugins/filter/topology.py",
     "inventories/example/hosts.yml", "inventories/example/group_vars/all.yml",
@@ -27,6 +27,8 @@ MUST_NOT_HAVE = [
     "bench/", "molecule/", "scripts/", "tests/", "inventories/lab/", ".config/", ".ci/", ".venv/", ".collections/",
     "Makefile", "ansible.cfg", "requirements.txt", ".ansible-lint", ".yamllint", ".gitignore",
     "site.yml", "add-broker.yml", "remove-broker.yml",
+    # Developer docs: the loop and the test suite of this repository, of no use to the installed collection.
+    "CONTRIBUTING.md", "docs/development.md",
 ]
 # Collections the installed collection may use: itself, ansible.builtin and its declared dependencies.
 ALLOWED_COLLECTIONS = {"mosquitto_ha.cluster", "ansible.builtin", *GALAXY["dependencies"]}

@@ -79,7 +79,7 @@ def test_only_while_watches_a_unit_only_while_its_file_says_so(wd, monkeypatch, 
     service.check(2.0)
     assert wd.restarted == [("unit is inactive", False)]
     assert "mosquitto.service: watched again" in wd.logged
-    # Without only_while a disabled unit is left alone, as before.
+    # Without only_while a disabled unit is left alone.
     plain = wd.Service({"unit": "mosquitto.service"}, settings)
     plain.check(2.0)
     assert wd.restarted == [("unit is inactive", False)]
