@@ -10,11 +10,20 @@ and this script writes, between them, a table of every option of the role's argu
 default, required, description; sub-options of a list or dict as `parent[].child` / `parent.child` rows,
 choices in the description). Text outside the markers is left alone.
 
+A page under docs/ may also hold a table of chosen variables of several roles:
+
+    <!-- BEGIN MAIN VARIABLES: cluster_vip broker_users ... -->
+    <!-- END MAIN VARIABLES -->
+
+gets one row per name listed in the first marker, with its role, default and description from that role's
+argument spec; a name no spec defines is an error.
+
     python scripts/role_docs.py           # rewrite the tables (make docs)
     python scripts/role_docs.py --check   # exit 1 and list the READMEs whose table is stale (make lint)
 """
 
 import argparse
+import os
 import pathlib
 import re
 import sys
@@ -25,6 +34,8 @@ BEGIN = "<!-- BEGIN VARIABLES -->"
 END = "<!-- END VARIABLES -->"
 NOTE = ("<!-- Generated from meta/argument_specs.yml by scripts/role_docs.py (make docs); "
         "edit the argument spec, not this table. -->")
+VISIBLE = ("Generated from [`meta/argument_specs.yml`](meta/argument_specs.yml), which the preflight validates every "
+           "host against; `ansible-doc -t role mosquitto_ha.cluster.{role}` shows the same.")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Ansible's documentation markup, as used in argument specs, and its Markdown.
@@ -115,10 +126,12 @@ def rows(options, prefix=""):
             yield from rows(spec["options"], f"{full}{joiner}")
 
 
-def render_table(argument_specs):
+def render_table(argument_specs, role=None):
     """The Markdown between the markers for one role's argument spec (the parsed file)."""
     entries = argument_specs["argument_specs"]
     lines = [NOTE, ""]
+    if role:
+        lines += [VISIBLE.format(role=role), ""]
     for entry, spec in entries.items():
         if len(entries) > 1:
             lines += [f"Entry point `{entry}`:", ""]
@@ -141,6 +154,49 @@ def replace_block(text, table):
     return text[:start + len(BEGIN)] + "\n" + table + text[end:]
 
 
+MAIN_BEGIN = re.compile(r"<!-- BEGIN MAIN VARIABLES:([^>]*)-->")
+MAIN_END = "<!-- END MAIN VARIABLES -->"
+
+
+def render_main_table(names, specs, doc_dir, root):
+    """Rows for the chosen variables; specs maps role -> parsed argument spec."""
+    options = {}
+    for role, spec in specs.items():
+        for name, option in (spec["argument_specs"]["main"].get("options") or {}).items():
+            options[name] = (role, option or {})
+    unknown = [name for name in names if name not in options]
+    if unknown:
+        raise ValueError(f"no role's argument spec defines {', '.join(unknown)}")
+    lines = [NOTE, "", "| Variable | Role | Default | Description |", "| --- | --- | --- | --- |"]
+    for name in names:
+        role, option = options[name]
+        readme = pathlib.Path(os.path.relpath(root / "roles" / role / "README.md", doc_dir)).as_posix()
+        lines.append("| " + " | ".join([
+            _code(name), f"[{role}]({readme}#role-variables)",
+            cell(render_default(option) or ("required" if option.get("required") else "")),
+            cell(render_description(option)),
+        ]) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def expected_main(doc, root, specs):
+    """(doc path, current text, text with fresh main-variable tables); ValueError for a broken block."""
+    current = doc.read_text(encoding="utf-8")
+    fresh, position = current, 0
+    while True:
+        match = MAIN_BEGIN.search(fresh, position)
+        if not match:
+            break
+        end = fresh.find(MAIN_END, match.end())
+        if end < 0:
+            raise ValueError(f"{MAIN_END} missing")
+        table = render_main_table(match.group(1).split(), specs, doc.parent, root)
+        fresh = fresh[:match.end()] + "\n" + table + fresh[end:]
+        position = match.end() + len(table) + 1 + len(MAIN_END)
+    return doc, current, fresh
+
+
 def role_dirs(root):
     return sorted(path for path in (root / "roles").iterdir() if (path / "meta" / "argument_specs.yml").is_file())
 
@@ -150,7 +206,7 @@ def expected(role_dir):
     readme = role_dir / "README.md"
     spec = yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
     current = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    return readme, current, replace_block(current, render_table(spec))
+    return readme, current, replace_block(current, render_table(spec, role_dir.name))
 
 
 def main(argv=None):
@@ -159,11 +215,16 @@ def main(argv=None):
     parser.add_argument("--root", type=pathlib.Path, default=ROOT, help="collection root (default: this checkout)")
     args = parser.parse_args(argv)
     stale, broken = [], []
-    for role_dir in role_dirs(args.root):
+    specs = {role_dir.name: yaml.safe_load((role_dir / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+             for role_dir in role_dirs(args.root)}
+    jobs = [(role_dir / "README.md", lambda role_dir=role_dir: expected(role_dir)) for role_dir in role_dirs(args.root)]
+    jobs += [(doc, lambda doc=doc: expected_main(doc, args.root, specs))
+             for doc in sorted((args.root / "docs").glob("*.md")) if MAIN_BEGIN.search(doc.read_text(encoding="utf-8"))]
+    for path, job in jobs:
         try:
-            readme, current, fresh = expected(role_dir)
+            readme, current, fresh = job()
         except ValueError as error:
-            broken.append(f"{role_dir / 'README.md'}: {error}")
+            broken.append(f"{path}: {error}")
             continue
         if current == fresh:
             continue

@@ -125,3 +125,40 @@ def test_text_outside_the_markers_is_kept(tmp_path):
 def test_committed_readmes_are_current(role):
     readme, current, fresh = role_docs.expected(ROOT / "roles" / role)
     assert current == fresh, f"{readme} is stale: run `make docs`"
+
+
+def _with_doc(tmp_path, text):
+    root = _copy_collection(tmp_path, ["cluster", "vip"])
+    (root / "docs").mkdir()
+    doc = root / "docs" / "ops.md"
+    doc.write_text(text)
+    return root, doc
+
+
+def test_main_variables_table_takes_rows_from_the_specs(tmp_path):
+    root, doc = _with_doc(tmp_path, "# Ops\n\n<!-- BEGIN MAIN VARIABLES: vip_preempt cluster_vip -->\nold\n"
+                                    "<!-- END MAIN VARIABLES -->\n\nAfter.\n")
+    assert role_docs.main(["--check", "--root", str(root)]) == 1
+    assert role_docs.main(["--root", str(root)]) == 0
+    text = doc.read_text()
+    assert _table_names(text) == ["vip_preempt", "cluster_vip"]
+    assert "| `vip_preempt` | [vip](../roles/vip/README.md#role-variables) | `false` |" in text
+    assert "| `cluster_vip` | [cluster](../roles/cluster/README.md#role-variables) | required |" in text
+    assert text.startswith("# Ops\n\n") and text.endswith("<!-- END MAIN VARIABLES -->\n\nAfter.\n")
+    assert role_docs.main(["--check", "--root", str(root)]) == 0
+
+
+def test_main_variables_table_refuses_a_name_no_spec_defines(tmp_path, capsys):
+    root, _ = _with_doc(tmp_path, "<!-- BEGIN MAIN VARIABLES: vip_preempt vip_nonexistent -->\n"
+                                  "<!-- END MAIN VARIABLES -->\n")
+    assert role_docs.main(["--check", "--root", str(root)]) == 1
+    assert "vip_nonexistent" in capsys.readouterr().err
+
+
+def test_committed_main_variables_tables_are_current():
+    specs = {d.name: yaml.safe_load((d / "meta" / "argument_specs.yml").read_text()) for d in role_docs.role_dirs(ROOT)}
+    docs = [doc for doc in (ROOT / "docs").glob("*.md") if role_docs.MAIN_BEGIN.search(doc.read_text())]
+    assert docs, "docs/operations.md should carry the main variables table"
+    for doc in docs:
+        _, current, fresh = role_docs.expected_main(doc, ROOT, specs)
+        assert current == fresh, f"{doc} is stale: run `make docs`"
