@@ -25,9 +25,10 @@ import subprocess
 import time
 
 import connload
+import lab
 from resources import Sampler, cpu_cores, host_sockstat
 
-NETWORK = "mqttlab"
+NETWORK = lab.NETWORK
 
 
 def run(cmd, timeout=60):

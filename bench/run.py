@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from mqttcheck import Client, wait_for_bridging, wait_until  # noqa: E402
 
-VIP = "172.29.60.100"
-PORT = 8883
-BROKERS = {"mqttlab-broker1": "172.29.60.11", "mqttlab-broker2": "172.29.60.12"}
+import lab  # noqa: E402  (bench/, the script's own directory)
+
+VIP, PORT, BROKERS = lab.VIP, lab.PORT, lab.BROKERS
 INVENTORY = ROOT / "inventories" / "lab"
 CAFILE = INVENTORY / ".mosquitto-ha" / "pki" / "ca.crt"
 # The lab's MQTT user (inventories/lab/group_vars/all.yml); its password is generated on the first lab run.
@@ -147,7 +147,7 @@ def pct(values, p):
 
 # --- bridge master restart window ---------------------------------------------------------------------
 
-BRIDGE = ("mqttlab-bridge", "172.29.60.21")
+BRIDGE = lab.BRIDGE
 
 
 def bridge_restart_window(repetitions):

@@ -20,9 +20,10 @@ import tempfile
 
 import addbroker
 import failover
+import lab
 
-SPARE = ("mqttlab-bridge2", "172.29.60.22")
-LAB_BRIDGE = "mqttlab-bridge"
+SPARE = lab.SPARE_BRIDGE
+LAB_BRIDGE = lab.BRIDGE[0]
 
 
 def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publishers=4, log=print):
