@@ -51,7 +51,7 @@ def start_spare(name, address, image):
                  image, "/lib/systemd/systemd"])
     if proc.returncode != 0:
         raise RuntimeError(f"docker run {name}: {proc.stderr.strip()}")
-    for _ in range(120):
+    for _unused in range(120):
         state = _run(["docker", "exec", name, "systemctl", "is-system-running"]).stdout.strip()
         if state in ("running", "degraded"):
             return

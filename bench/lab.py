@@ -12,7 +12,7 @@ def read_env(path=ENV_FILE):
     for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, _unused, value = line.partition("=")
             values[key] = " ".join(shlex.split(value))
     return values
 

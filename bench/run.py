@@ -84,7 +84,7 @@ def throughput(host, qos, publishers, per_publisher, payload=64, timeout=60, sub
             for i in range(publishers)]
     received = 0
     last = started
-    for _ in sub.stdout:
+    for _unused in sub.stdout:
         received += 1
         last = time.monotonic()
     sub.wait(timeout + 10)
@@ -459,7 +459,7 @@ def throughput_section(quick, plots, link):
     tp_rows = []
     for qos in (0, 1):
         ds, vs = [], []
-        for _ in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
+        for _unused in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
             ds.append(throughput(direct_host, qos, publishers, per_pub))
             vs.append(throughput(VIP, qos, publishers, per_pub))
         d, v = median_run(ds), median_run(vs)
@@ -578,7 +578,7 @@ def autosave_section(quick):
     configured = run(["docker", "exec", BRIDGE[0], "grep", "-qx", "autosave_on_changes true",
                       "/etc/mosquitto/mosquitto.conf"]).returncode == 0
     try:
-        for _ in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
+        for _unused in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
             for on in (False, True):
                 set_bridge_autosave_on_changes(on)
                 results[on].append(throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2))

@@ -5,7 +5,7 @@ import re
 import time
 import uuid
 
-from mqttcheck import Client, wait_for_bridging, wait_until
+from mqttcheck import wait_for_bridging, wait_until
 
 
 def _main_pid(host, unit):

@@ -56,7 +56,7 @@ def _service(wd, fake, monkeypatch, **defaults):
 
 
 def _checks(service, fake, n, interval=3.0):
-    for _ in range(n):
+    for _unused in range(n):
         service.check(2.0)
         fake.now += interval - fake.probe_takes
 
@@ -180,7 +180,7 @@ def test_restarts_are_rate_limited_and_logged(wd, monkeypatch):
     monkeypatch.setattr(wd, "systemctl", lambda *args, **kw: calls.append(args) or Result())
     service = wd.Service({"unit": "nginx.service"}, {"failures": 2, "max_restarts": 2, "restart_window": 300,
                                                      "pause_dir": "/nonexistent"})
-    for _ in range(3):
+    for _unused in range(3):
         service.restart("unit is failed", hung=False)
     restarts = [c for c in calls if c[0] == "restart"]
     assert len(restarts) == 2
@@ -259,7 +259,7 @@ def test_a_refused_login_still_counts_as_alive_and_is_logged_when_it_starts_and_
     secret.write_text("s3cret\n")
     spec = {"username": "mosquitto-ha-watchdog", "password_file": str(secret)}
     refused = FakeTLS(b"\x20\x02\x00\x05")
-    for _ in range(3):
+    for _unused in range(3):
         assert wd._mqtt_connack(refused, "127.0.0.1", 8883, spec) is None
     assert _parse_connect(refused.sent[0])[2:] == ("mosquitto-ha-watchdog", "s3cret")
     assert all(packet[0] == 0x10 for packet in refused.sent)
@@ -297,7 +297,7 @@ class Listener:
         self.sock.settimeout(0.1)
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _unused = self.sock.accept()
             except OSError:
                 continue
             conn.close()
@@ -313,7 +313,7 @@ class Listener:
 def test_a_service_that_closes_new_connections_at_once_is_full_not_hung(wd, kind):
     listener = Listener(close_at_once=True)
     try:
-        for _ in range(3):
+        for _unused in range(3):
             assert wd.probe({"type": kind, "port": listener.port}, 2.0) is None
     finally:
         listener.close()
