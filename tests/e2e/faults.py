@@ -78,7 +78,7 @@ def holds_address(container, address):
 
 def nginx_healthy(container, port=18883):
     rc, _unused = dexec(container, f"exec 3<>/dev/tcp/127.0.0.1/{port} && read -r -t 1 a <&3 && [ \"$a\" = ok ]",
-                  timeout=5)
+                        timeout=5)
     return rc == 0
 
 

@@ -73,8 +73,8 @@ def client_certs(cluster, tmp_path_factory):
     ca_dir = pathlib.Path(cluster.cafile).parent
     ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
-    foreign_cert, foreign_key, _unused, _unused = _make_cert(directory, "foreign-ca", ca_cert.subject.rfc4514_string()[3:],
-                                                 ca=True)
+    foreign_cert, foreign_key, _unused, _unused = _make_cert(directory, "foreign-ca",
+                                                             ca_cert.subject.rfc4514_string()[3:], ca=True)
     _unused, _unused, crt, key = _make_cert(directory, "cluster-client", cluster.username, ca_cert, ca_key)
     _unused, _unused, fcrt, fkey = _make_cert(directory, "foreign-client", cluster.username, foreign_cert, foreign_key)
     return {"cluster": (crt, key), "foreign": (fcrt, fkey)}

@@ -179,7 +179,7 @@ def test_remove_a_broker(cluster, state, tmp_path_factory):
     inv = _inventory(tmp_path_factory, "remove", {"brokers": ["mso-broker3"], "retiring_brokers": [RETIRED]})
     started = time.monotonic()
     rc, output, _unused = run_playbook(os.path.join(PLAYBOOKS, "remove_broker.yml"), "-i", inv,
-                                 "-e", "remove_broker_drain_timeout=10")
+                                       "-e", "remove_broker_drain_timeout=10")
     print(f"\nremove_broker.yml for 1 broker: {time.monotonic() - started:.1f} s")
     assert rc == 0, output[-5000:]
     state["remove"] = {"inventory": inv}
