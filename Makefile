@@ -12,6 +12,12 @@ DISTROS ?= bookworm trixie
 # trixie (MOLECULE_RUNS=failover:trixie); it is left out of the default list to keep CI well under its 90 min.
 MOLECULE_RUNS ?= default:bookworm default:trixie:ssh failover:bookworm scale_out:bookworm
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
+# ansible-test wants the collection at a real ansible_collections/<namespace>/<name> path (it resolves the
+# .collections link to the checkout and refuses it): `make sanity` tests a copy of the checkout's files there.
+SANITY_TREE := .cache/sanity/ansible_collections/mosquitto_ha/cluster
+# Python of the sanity run: the venv's. ansible-test --venv keeps the sanity tools in virtual environments of its
+# own (under ~/.ansible/test/), made on the first run and reused afterwards.
+SANITY_PYTHON ?= $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -55,6 +61,14 @@ docs: venv ## regenerate the role READMEs' variable tables from meta/argument_sp
 unit: venv ## unit tests of the plugins, role docs, tarball and bench helpers
 	$(BIN)/pytest -q tests/unit
 
+.PHONY: sanity
+sanity: venv ## ansible-test sanity of the collection (pep8, pylint, validate-modules, ...)
+	rm -rf .cache/sanity && mkdir -p $(SANITY_TREE)
+	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.venv$$' \
+	  | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C $(SANITY_TREE) -xf -
+	# ansible-test lists the files to test with git: the copy is a repository of its own (the checkout ignores it).
+	cd $(SANITY_TREE) && git init -q && git add -A && ansible-test sanity --venv --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)
+
 .PHONY: preflight
 preflight: venv ## bad inventories are refused before any host is touched
 	$(BIN)/pytest -q tests/preflight
@@ -74,7 +88,7 @@ build: venv ## build the collection tarball
 	$(BIN)/ansible-galaxy collection build --force
 
 .PHONY: test
-test: lint unit preflight build molecule ## everything CI runs: lint, unit and preflight tests, build, molecule
+test: lint unit sanity preflight build molecule ## everything CI runs: lint, unit, sanity and preflight tests, build, molecule
 
 .PHONY: lab
 lab: venv docker ## stand up the 5-container lab cluster and print how to connect

@@ -18,10 +18,13 @@ import time
 
 import yaml
 
+import lab
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LAB = ROOT / "inventories" / "lab"
-NETWORK = "mqttlab"
-SPARES = {"mqttlab-broker3": "172.29.60.13", "mqttlab-broker4": "172.29.60.14"}
+NETWORK = lab.NETWORK
+SPARES = lab.SPARE_BROKERS
+FIRST_BROKER = next(iter(lab.BROKERS))
 
 
 def _run(cmd, timeout=120, **kw):
@@ -30,9 +33,9 @@ def _run(cmd, timeout=120, **kw):
 
 def _image():
     """The image the lab's brokers run."""
-    out = _run(["docker", "inspect", "-f", "{{.Config.Image}}", "mqttlab-broker1"]).stdout.strip()
+    out = _run(["docker", "inspect", "-f", "{{.Config.Image}}", FIRST_BROKER]).stdout.strip()
     if not out:
-        raise RuntimeError("mqttlab-broker1 is not running: is the lab up (make lab)?")
+        raise RuntimeError(f"{FIRST_BROKER} is not running: is the lab up (make lab)?")
     return out
 
 
@@ -48,7 +51,7 @@ def start_spare(name, address, image):
                  image, "/lib/systemd/systemd"])
     if proc.returncode != 0:
         raise RuntimeError(f"docker run {name}: {proc.stderr.strip()}")
-    for _ in range(120):
+    for _unused in range(120):
         state = _run(["docker", "exec", name, "systemctl", "is-system-running"]).stdout.strip()
         if state in ("running", "degraded"):
             return

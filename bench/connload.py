@@ -210,7 +210,7 @@ class Worker:
                 raise Attempt("tcp", _errno_kind(exc), str(exc)) from None
             packet = connect_packet(f"ramp-{os.getpid()}-{self.index}-{ident}", self.username, self.password,
                                     self.keepalive)
-            _, proto = await loop.create_connection(
+            _unused, proto = await loop.create_connection(
                 lambda: MqttTls(self.context, self.server_hostname, packet, self.keepalive), sock=sock)
             sock = None  # the transport owns it now
             try:
@@ -284,7 +284,7 @@ class Worker:
                 report({"op": "progress", "held": len(self.held), "attempts": attempts, "failures": failures})
                 last_report = now
             room = min(self.concurrency - len(inflight), target - len(self.held) - len(inflight))
-            for _ in range(max(0, room)):
+            for _unused in range(max(0, room)):
                 attempts += 1
                 inflight.add(asyncio.ensure_future(self._open(next(self.serial))))
             if not inflight:

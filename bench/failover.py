@@ -88,7 +88,7 @@ def vrrp_settings(lab):
     from faults import dexec  # noqa: PLC0415
 
     holder = lab.vip_holder()
-    _, conf = dexec(holder, "cat /etc/keepalived/keepalived.conf")
+    _unused, conf = dexec(holder, "cat /etc/keepalived/keepalived.conf")
     version = advert = "?"
     for line in conf.splitlines():
         words = line.split()
@@ -197,7 +197,7 @@ def plot(series, path):
                    label=f"anchor: 6 s ps-grep watchdog loop ({ANCHOR_PSGREP:.0f} s)")
         ax.set_xticks(list(x), [r["fault"].replace("_", "\n") for r in rows], fontsize=8)
         ax.set_ylabel("seconds after the fault")
-        top = max([ANCHOR_PSGREP] + [r[k][1] for r in rows for k, _ in kinds if r[k][1] is not None])
+        top = max([ANCHOR_PSGREP] + [r[k][1] for r in rows for k, _unused in kinds if r[k][1] is not None])
         ax.set_ylim(0, top * 1.5)  # room for the legend above the bars
         n = max((r["n"] for r in rows), default=0)
         ax.set_title(f"Failover: {label.split(' (')[0]} (median bars, max ticks; n = {n} per fault)")

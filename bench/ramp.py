@@ -25,9 +25,10 @@ import subprocess
 import time
 
 import connload
+import lab
 from resources import Sampler, cpu_cores, host_sockstat
 
-NETWORK = "mqttlab"
+NETWORK = lab.NETWORK
 
 
 def run(cmd, timeout=60):
@@ -452,7 +453,7 @@ def plot(result, path):
     steps = result["steps"]
     if not timeline or not steps:
         return False
-    names = [n for n in steps[0]["nodes"]]
+    names = list(steps[0]["nodes"])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     held = [r["held"] for r in timeline]
     for name in names:
@@ -518,7 +519,7 @@ def section(result, plot_link):
               "the end of each step:", ""]
     names = list(steps[0]["nodes"]) if steps else []
     lines += ["| held | " + " | ".join(names) + " | load generator (all processes) |",
-              "| ---: | " + " | ".join("---" for _ in names) + " | --- |"]
+              "| ---: | " + " | ".join("---" for _unused in names) + " | --- |"]
     for s in steps:
         cells = []
         for n in names:

@@ -34,7 +34,7 @@ class ContainerCgroup:
                              check=True, timeout=30).stdout.strip()
         self.paths = {}  # controller -> the container's cgroup path (relative), from its init's /proc/<pid>/cgroup
         for line in (_read(f"/proc/{pid}/cgroup") or "").splitlines():
-            _, controllers, path = line.split(":", 2)
+            _unused, controllers, path = line.split(":", 2)
             # systemd moves itself into <container>/init.scope; the container's cgroup is the parent.
             if path.endswith("/init.scope"):
                 path = path[: -len("/init.scope")]

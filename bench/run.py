@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from mqttcheck import Client, wait_for_bridging, wait_until  # noqa: E402
 
-VIP = "172.29.60.100"
-PORT = 8883
-BROKERS = {"mqttlab-broker1": "172.29.60.11", "mqttlab-broker2": "172.29.60.12"}
+import lab  # noqa: E402  (bench/, the script's own directory)
+
+VIP, PORT, BROKERS = lab.VIP, lab.PORT, lab.BROKERS
 INVENTORY = ROOT / "inventories" / "lab"
 CAFILE = INVENTORY / ".mosquitto-ha" / "pki" / "ca.crt"
 # The lab's MQTT user (inventories/lab/group_vars/all.yml); its password is generated on the first lab run.
@@ -84,7 +84,7 @@ def throughput(host, qos, publishers, per_publisher, payload=64, timeout=60, sub
             for i in range(publishers)]
     received = 0
     last = started
-    for _ in sub.stdout:
+    for _unused in sub.stdout:
         received += 1
         last = time.monotonic()
     sub.wait(timeout + 10)
@@ -147,7 +147,7 @@ def pct(values, p):
 
 # --- bridge master restart window ---------------------------------------------------------------------
 
-BRIDGE = ("mqttlab-bridge", "172.29.60.21")
+BRIDGE = lab.BRIDGE
 
 
 def bridge_restart_window(repetitions):
@@ -459,7 +459,7 @@ def throughput_section(quick, plots, link):
     tp_rows = []
     for qos in (0, 1):
         ds, vs = [], []
-        for _ in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
+        for _unused in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
             ds.append(throughput(direct_host, qos, publishers, per_pub))
             vs.append(throughput(VIP, qos, publishers, per_pub))
         d, v = median_run(ds), median_run(vs)
@@ -578,7 +578,7 @@ def autosave_section(quick):
     configured = run(["docker", "exec", BRIDGE[0], "grep", "-qx", "autosave_on_changes true",
                       "/etc/mosquitto/mosquitto.conf"]).returncode == 0
     try:
-        for _ in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
+        for _unused in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
             for on in (False, True):
                 set_bridge_autosave_on_changes(on)
                 results[on].append(throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2))

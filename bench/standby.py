@@ -20,9 +20,10 @@ import tempfile
 
 import addbroker
 import failover
+import lab
 
-SPARE = ("mqttlab-bridge2", "172.29.60.22")
-LAB_BRIDGE = "mqttlab-bridge"
+SPARE = lab.SPARE_BRIDGE
+LAB_BRIDGE = lab.BRIDGE[0]
 
 
 def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publishers=4, log=print):
@@ -33,7 +34,7 @@ def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publish
     b1, b2 = list(lab.brokers.values())[:2]
 
     def cross():
-        results = [throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2) for _ in range(runs)]
+        results = [throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2) for _unused in range(runs)]
         log(f"standby: cross-broker QoS 1 {[round(r[0]) for r in results]} msg/s")
         return results
 
@@ -42,7 +43,7 @@ def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publish
     try:
         addbroker.start_spare(*SPARE, addbroker._image())
         pair = addbroker.inventory(tmp / "pair", {"bridge": [LAB_BRIDGE, SPARE[0]]})
-        seconds, _ = addbroker.playbook("site.yml", pair)
+        seconds, _unused = addbroker.playbook("site.yml", pair)
         log(f"standby: site.yml made {LAB_BRIDGE} and {SPARE[0]} a pair in {seconds:.0f} s")
         out["pair_site_s"] = seconds
         lab.bridge = {LAB_BRIDGE: lab.bridge[LAB_BRIDGE], SPARE[0]: failover.docker_address(SPARE[0])}
@@ -60,7 +61,7 @@ def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publish
     finally:
         try:
             failover.start_stopped(lab, log)
-            seconds, _ = addbroker.playbook("site.yml", failover.INVENTORY)
+            seconds, _unused = addbroker.playbook("site.yml", failover.INVENTORY)
             log(f"standby: site.yml took the lab back to one bridge master in {seconds:.0f} s")
         finally:
             addbroker._run(["docker", "rm", "-f", SPARE[0]])

@@ -13,20 +13,20 @@ ROOT=$PWD
 
 DISTRO=${LAB_DISTRO:-bookworm}
 IMAGE=mosquitto-ha-node:$DISTRO
-NETWORK=mqttlab
-SUBNET=172.29.60.0/24
-VIP=172.29.60.100
-PORT=8883
+# shellcheck source=scripts/lab.env
+. scripts/lab.env
+NETWORK=$LAB_NETWORK
+SUBNET=$LAB_SUBNET
+VIP=$LAB_VIP
+PORT=$LAB_PORT
 INVENTORY=inventories/lab
 SECRETS=$INVENTORY/.mosquitto-ha
-declare -A NODES=(
-  [mqttlab-broker1]=172.29.60.11
-  [mqttlab-broker2]=172.29.60.12
-  [mqttlab-bridge]=172.29.60.21
-  [mqttlab-lb1]=172.29.60.31
-  [mqttlab-lb2]=172.29.60.32
-)
-ORDER=(mqttlab-broker1 mqttlab-broker2 mqttlab-bridge mqttlab-lb1 mqttlab-lb2)
+declare -A NODES=()
+ORDER=()
+for pair in $LAB_NODES; do
+  NODES[${pair%%=*}]=${pair#*=}
+  ORDER+=("${pair%%=*}")
+done
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 

@@ -486,8 +486,8 @@ def setting_problems(values, host="this host"):
             problems += [f"{p} (on {host})." for p in _users_problems(value)]
             continue
         if name in ("broker_acl", "broker_acl_patterns", "broker_acl_anonymous"):
-            problems += [f"{p} (on {host})." for p in _acl_problems(name, value, name == "broker_acl",
-                                                                     name == "broker_acl_patterns")]
+            acl_problems = _acl_problems(name, value, name == "broker_acl", name == "broker_acl_patterns")
+            problems += [f"{p} (on {host})." for p in acl_problems]
             continue
         bad_paths = _control_paths(value)
         if bad_paths:

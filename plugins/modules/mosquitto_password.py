@@ -47,13 +47,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    description: Reports whether the file would change, without writing it.
   diff_mode:
     support: none
+    description: No diff is shown (the file holds password hashes).
 notes:
   - The password is never logged or returned.
   - Mosquitto reads the password file at start and on SIGHUP; notify a reload after a change.
 author:
-  - mosquitto-ha maintainers
+  - mosquitto-ha maintainers (@mosquitto-ha)
 """
 
 EXAMPLES = r"""

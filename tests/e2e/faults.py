@@ -56,7 +56,7 @@ def fault_in(container, command, stamp="after"):
     own clock (host and containers share one kernel clock) and turned into this process's time.monotonic():
     right after the command (a kill), or right before it (a stop, which takes effect while it runs)."""
     stamped = f"{command} && date +%s.%N" if stamp == "after" else f"date +%s.%N && {command}"
-    _, out = dexec(container, stamped, check=True)
+    _unused, out = dexec(container, stamped, check=True)
     wall = float(out.splitlines()[0 if stamp == "before" else -1])
     return wall + (time.monotonic() - time.time())
 
@@ -77,8 +77,8 @@ def holds_address(container, address):
 
 
 def nginx_healthy(container, port=18883):
-    rc, _ = dexec(container, f"exec 3<>/dev/tcp/127.0.0.1/{port} && read -r -t 1 a <&3 && [ \"$a\" = ok ]",
-                  timeout=5)
+    rc, _unused = dexec(container, f"exec 3<>/dev/tcp/127.0.0.1/{port} && read -r -t 1 a <&3 && [ \"$a\" = ok ]",
+                        timeout=5)
     return rc == 0
 
 
@@ -568,7 +568,7 @@ def _after_bridge_node_kill(rig, target, result):
                       and dexec(target, "cat /run/mosquitto-ha/bridge-state")[1] == "BACKUP", 120, interval=0.5)
     result.notes.append(f"{target} started again and rejoined as standby in {time.monotonic() - started:.1f} s"
                         if back else f"{target} did not rejoin as standby within 120 s")
-    flaps = [rig.bridge_relays() for _ in range(10) if time.sleep(0.5) is None]
+    flaps = [rig.bridge_relays() for _unused in range(10) if time.sleep(0.5) is None]
     if any(relays != [standby] for relays in flaps):
         result.notes.append(f"the bridge role moved after {target} came back: {flaps}")
 

@@ -195,7 +195,7 @@ def main(argv=None):
     password = args.password if args.password is not None else os.environ.get("MQTT_PASSWORD")
     brokers = []
     for b in args.broker:
-        host, _, bport = b.partition(":")
+        host, _unused, bport = b.partition(":")
         brokers.append((host, int(bport or 8883)))
     report = smoke(args.vip, args.port, args.cafile, brokers, args.messages, args.username, password)
     ok = True

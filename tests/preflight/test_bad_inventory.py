@@ -499,7 +499,7 @@ def _batches():
 BATCHES = _batches()
 SECRET_CASES = ("bridge password with a line break", "broker password with a line break",
                 "watchdog password with trailing blank", "VRRP password with ! and #")
-BATCH_OF = {name: i for i, batch in enumerate(BATCHES) for name, _ in batch.values()}
+BATCH_OF = {name: i for i, batch in enumerate(BATCHES) for name, _unused in batch.values()}
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,32 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tests" / "e2e"))
 
 from cluster import load_cluster  # noqa: E402
+from testorder import order  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def cluster():
     return load_cluster()
+
+
+# The order of this scenario's test files. Every test file must be listed: an unlisted one stops the run
+# (tests/e2e/testorder.py).
+TEST_ORDER = [
+    "test_check_mode.py",
+    "test_hosts.py",
+    "test_large_window.py",
+    "test_mqtt.py",
+    "test_security.py",
+    "test_security_reload.py",
+    "test_status.py",  # needs a healthy cluster: the last of the non-destructive tests
+    "test_vip.py",  # destructive from here on: takes the VIP holder down
+    "test_watchdog.py",  # hangs mosquitto, kills nginx, hangs the watchdog
+    "test_zzz_uninstall.py",  # removes the cluster: always last
+]
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    order(items, TEST_ORDER, pathlib.Path(__file__).parent)
 
 
 def _make_cert(directory, name, common_name, issuer_cert=None, issuer_key=None, ca=False):
@@ -52,8 +73,8 @@ def client_certs(cluster, tmp_path_factory):
     ca_dir = pathlib.Path(cluster.cafile).parent
     ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.crt").read_bytes())
     ca_key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), password=None)
-    foreign_cert, foreign_key, _, _ = _make_cert(directory, "foreign-ca", ca_cert.subject.rfc4514_string()[3:],
-                                                 ca=True)
-    _, _, crt, key = _make_cert(directory, "cluster-client", cluster.username, ca_cert, ca_key)
-    _, _, fcrt, fkey = _make_cert(directory, "foreign-client", cluster.username, foreign_cert, foreign_key)
+    foreign_cert, foreign_key, _unused, _unused = _make_cert(directory, "foreign-ca",
+                                                             ca_cert.subject.rfc4514_string()[3:], ca=True)
+    _unused, _unused, crt, key = _make_cert(directory, "cluster-client", cluster.username, ca_cert, ca_key)
+    _unused, _unused, fcrt, fkey = _make_cert(directory, "foreign-client", cluster.username, foreign_cert, foreign_key)
     return {"cluster": (crt, key), "foreign": (fcrt, fkey)}

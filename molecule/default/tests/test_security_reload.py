@@ -45,7 +45,7 @@ def test_adding_and_removing_a_user_reloads_mosquitto(cluster):
         time.sleep(1)
         assert connected.mqtt.is_connected(), "a client was dropped by the reload"
     finally:
-        rc, output, _ = _site(cluster, _scenario_users(cluster))
+        rc, output, _unused = _site(cluster, _scenario_users(cluster))
     assert rc == 0, output[-3000:]
     assert _main_pid(host) == pid
     users = host.check_output("cut -d: -f1 /etc/mosquitto/passwd").split()

@@ -6,8 +6,20 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tests" / "e2e"))
 
 from cluster import load_cluster  # noqa: E402
+from testorder import order  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def cluster():
     return load_cluster()
+
+
+# The order of this scenario's test files. Every test file must be listed: an unlisted one stops the run
+# (tests/e2e/testorder.py).
+TEST_ORDER = [
+    "test_scale_out.py",
+]
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    order(items, TEST_ORDER, pathlib.Path(__file__).parent)

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import yaml
 from cluster import _address, run_playbook
-from mqttcheck import Client, counts, wait_for_bridging, wait_until
+from mqttcheck import counts, wait_for_bridging, wait_until
 
 PROJECT = os.environ["MOLECULE_PROJECT_DIRECTORY"]
 PLAYBOOKS = os.path.join(PROJECT, "playbooks")
@@ -41,8 +41,8 @@ class Stream(threading.Thread):
 
 def _inventory(tmp_path_factory, name, groups):
     path = tmp_path_factory.mktemp("inv") / f"{name}.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {g: {"hosts": {h: {} for h in hosts}}
-                                                          for g, hosts in groups.items()}}}))
+    children = {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()}
+    path.write_text(yaml.safe_dump({"all": {"children": children}}))
     return str(path)
 
 
@@ -76,12 +76,12 @@ def test_add_two_brokers_under_load(cluster, state, tmp_path_factory):
     topic = f"e2e/scale/{uuid.uuid4().hex[:8]}"
 
     sub = cluster.client(first, cluster.broker_port, client_id=f"scale-sub-{uuid.uuid4().hex[:6]}",
-                 clean_session=False).connect().subscribe(topic + "/#", qos=1)
+                         clean_session=False).connect().subscribe(topic + "/#", qos=1)
     idle = cluster.client(cluster.vip, cluster.port).connect()
     idle_drops = []
     idle.mqtt.on_disconnect = lambda *args: idle_drops.append(time.monotonic())
     pub = cluster.client(cluster.vip, cluster.port, client_id=f"scale-pub-{uuid.uuid4().hex[:6]}",
-                 clean_session=False).connect()
+                         clean_session=False).connect()
     pub.mqtt.reconnect_delay_set(1, 2)
     pub_drops = []
     pub.mqtt.on_disconnect = lambda *args: pub_drops.append(time.monotonic())
@@ -178,8 +178,8 @@ def test_adding_configured_brokers_again_is_refused(state):
 def test_remove_a_broker(cluster, state, tmp_path_factory):
     inv = _inventory(tmp_path_factory, "remove", {"brokers": ["mso-broker3"], "retiring_brokers": [RETIRED]})
     started = time.monotonic()
-    rc, output, _ = run_playbook(os.path.join(PLAYBOOKS, "remove_broker.yml"), "-i", inv,
-                                 "-e", "remove_broker_drain_timeout=10")
+    rc, output, _unused = run_playbook(os.path.join(PLAYBOOKS, "remove_broker.yml"), "-i", inv,
+                                       "-e", "remove_broker_drain_timeout=10")
     print(f"\nremove_broker.yml for 1 broker: {time.monotonic() - started:.1f} s")
     assert rc == 0, output[-5000:]
     state["remove"] = {"inventory": inv}

@@ -44,6 +44,8 @@ INTERNAL_SOURCES = {
     "__vip_check_script": [], "__vip_notify_script": [],
     "__watchdog_all_services": ["watchdog_services", "watchdog_extra_services"],
     "__watchdog_script": [], "__watchdog_config": [],
+    "__watchdog_reads_keys": ["watchdog_services", "watchdog_extra_services"],
+    "__watchdog_probes_local_only": ["watchdog_services", "watchdog_extra_services"],
 }
 
 HOSTILE = ["x\ny", "x\rz", "x;y", "x}", "x{", "x#y", "#x", "x!y", 'x"y', "x'y", "x y", "x\x00", " x",
@@ -128,6 +130,7 @@ def context(overrides):
         "__vip_check_script": "/usr/local/libexec/check", "__vip_notify_script": "/usr/local/libexec/notify",
         "__watchdog_all_services": v["watchdog_services"] + v["watchdog_extra_services"],
         "__watchdog_script": "/usr/local/libexec/wd", "__watchdog_config": "/etc/wd.json",
+        "__watchdog_reads_keys": True, "__watchdog_probes_local_only": True,
     })
     v["item"] = v["__watchdog_all_services"][0]
     return v

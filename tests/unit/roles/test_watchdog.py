@@ -56,7 +56,7 @@ def _service(wd, fake, monkeypatch, **defaults):
 
 
 def _checks(service, fake, n, interval=3.0):
-    for _ in range(n):
+    for _unused in range(n):
         service.check(2.0)
         fake.now += interval - fake.probe_takes
 
@@ -180,7 +180,7 @@ def test_restarts_are_rate_limited_and_logged(wd, monkeypatch):
     monkeypatch.setattr(wd, "systemctl", lambda *args, **kw: calls.append(args) or Result())
     service = wd.Service({"unit": "nginx.service"}, {"failures": 2, "max_restarts": 2, "restart_window": 300,
                                                      "pause_dir": "/nonexistent"})
-    for _ in range(3):
+    for _unused in range(3):
         service.restart("unit is failed", hung=False)
     restarts = [c for c in calls if c[0] == "restart"]
     assert len(restarts) == 2
@@ -259,7 +259,7 @@ def test_a_refused_login_still_counts_as_alive_and_is_logged_when_it_starts_and_
     secret.write_text("s3cret\n")
     spec = {"username": "mosquitto-ha-watchdog", "password_file": str(secret)}
     refused = FakeTLS(b"\x20\x02\x00\x05")
-    for _ in range(3):
+    for _unused in range(3):
         assert wd._mqtt_connack(refused, "127.0.0.1", 8883, spec) is None
     assert _parse_connect(refused.sent[0])[2:] == ("mosquitto-ha-watchdog", "s3cret")
     assert all(packet[0] == 0x10 for packet in refused.sent)
@@ -297,7 +297,7 @@ class Listener:
         self.sock.settimeout(0.1)
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _unused = self.sock.accept()
             except OSError:
                 continue
             conn.close()
@@ -313,7 +313,7 @@ class Listener:
 def test_a_service_that_closes_new_connections_at_once_is_full_not_hung(wd, kind):
     listener = Listener(close_at_once=True)
     try:
-        for _ in range(3):
+        for _unused in range(3):
             assert wd.probe({"type": kind, "port": listener.port}, 2.0) is None
     finally:
         listener.close()
@@ -340,3 +340,101 @@ def test_a_service_without_a_listener_fails_its_probe(wd):
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
         reason = wd.probe({"type": "mqtt", "port": port}, 0.5)
     assert reason is not None and "refused" in reason.lower(), reason
+
+
+# systemd's watchdog over the watchdog: sd_notify(3) datagrams on $NOTIFY_SOCKET.
+
+
+@pytest.fixture()
+def notify_socket(monkeypatch, tmp_path):
+    """A datagram socket standing in for systemd's notification socket; returns a function that lists what
+    arrived so far."""
+    import socket
+
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+
+    def received():
+        messages = []
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                return messages
+
+    yield received
+    sock.close()
+
+
+def test_notify_sends_one_datagram_to_the_notify_socket(wd, notify_socket):
+    assert wd.notify("READY=1") is True
+    assert wd.notify("WATCHDOG=1") is True
+    assert notify_socket() == ["READY=1", "WATCHDOG=1"]
+
+
+def test_notify_reaches_an_abstract_socket(wd, monkeypatch):
+    import os
+    import socket
+
+    name = f"mosquitto-ha-watchdog-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        sock.settimeout(2)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        assert wd.notify("WATCHDOG=1") is True
+        assert sock.recv(64) == b"WATCHDOG=1"
+
+
+def test_notify_is_a_no_op_outside_systemd(wd, monkeypatch, tmp_path):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert wd.notify("READY=1") is False
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))  # no one listens: not an error
+    assert wd.notify("READY=1") is False
+
+
+def _fake_systemctl(monkeypatch, tmp_path, script):
+    fake = tmp_path / "bin" / "systemctl"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n" + script)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+
+
+def test_a_slow_systemctl_is_waited_for_with_the_watchdog_kept_alive(wd, monkeypatch, tmp_path, notify_socket):
+    """A `systemctl restart` may take tens of seconds: while it runs, WATCHDOG=1 goes out every `poll` seconds,
+    so systemd does not take the waiting watchdog for a hung one."""
+    _fake_systemctl(monkeypatch, tmp_path, 'sleep 1.2; echo "done $*"; echo oops >&2; exit 3\n')
+    result = wd.systemctl("restart", "mosquitto.service", poll=0.2)
+    assert (result.returncode, result.stdout, result.stderr) == (3, "done restart mosquitto.service\n", "oops\n")
+    assert notify_socket().count("WATCHDOG=1") >= 4
+
+
+def test_a_systemctl_that_hangs_is_killed_at_its_timeout(wd, monkeypatch, tmp_path, notify_socket):
+    import subprocess
+    import time
+
+    _fake_systemctl(monkeypatch, tmp_path, "exec sleep 30\n")
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        wd.systemctl("restart", "mosquitto.service", timeout=0.6, poll=0.2)
+    assert time.monotonic() - started < 5
+    assert notify_socket().count("WATCHDOG=1") >= 2
+
+
+def test_main_reports_ready_then_alive_before_each_check(wd, monkeypatch, tmp_path, notify_socket):
+    """READY=1 once the configuration is read, then WATCHDOG=1 before each service's check: a check that hangs
+    stops the stream and systemd restarts the watchdog after WatchdogSec."""
+    import json
+
+    config = tmp_path / "watchdog.json"
+    config.write_text(json.dumps({"pause_dir": str(tmp_path), "services": [
+        {"unit": "mosquitto.service"}, {"unit": "keepalived.service"}]}))
+    checked = []
+    monkeypatch.setattr(wd, "unit_state", lambda unit: checked.append(notify_socket()) or ("active", "enabled", 1))
+    monkeypatch.setattr(wd.signal, "signal", lambda *args: None)
+    monkeypatch.setattr(wd.faulthandler, "enable", lambda: None)
+    assert wd.main(["--config", str(config), "--once"]) == 0
+    assert checked == [["READY=1", "WATCHDOG=1"], ["WATCHDOG=1"]]

@@ -48,7 +48,7 @@ def test_group_addresses(inventory):
 
 
 def test_host_address_precedence(inventory):
-    _, hostvars = inventory
+    _unused, hostvars = inventory
     assert topology.host_address(hostvars, "broker1") == "10.0.0.11"  # facts
     assert topology.host_address(hostvars, "broker2") == "10.0.0.12"  # ansible_host
     assert topology.host_address(hostvars, "broker3") == "10.0.0.13"  # explicit beats facts

@@ -6,6 +6,7 @@ import time
 
 from mqttcheck import wait_until
 
+
 def _holders(cluster):
     return [n for n in cluster.loadbalancers if cluster.vip in cluster.host(n).interface("eth0").addresses]
 
