@@ -103,6 +103,11 @@ _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
 # keepalived reads '!' and '#' as comments, splits at blanks and handles quotes and braces itself.
 _VRRP_PASS = re.compile(r"^[A-Za-z0-9$%&()*+,./:;<=>?@\[\]^_`|~-]{1,8}$")
 _NGINX_HASH_KEY = re.compile(r"^[$A-Za-z0-9_.:-]+$")
+# Entries of OpenSSL cipher lists (TLS 1.2: cipher names and words with the operators + ! - @, @STRENGTH,
+# @SECLEVEL=n, separators : and ,) and of TLS 1.3 cipher suite lists (names, separator :). No blank, quote or '#':
+# mosquitto would read them into the value or as a comment. The roles join the entries with ':'.
+_CIPHER = re.compile(r"^[A-Za-z0-9:,+!@=_.-]{1,1024}$")
+_CIPHERSUITE = re.compile(r"^[A-Za-z0-9_:]{1,1024}$")
 _LOG_TYPES = frozenset({"debug", "error", "warning", "notice", "information", "subscribe", "unsubscribe",
                         "websockets", "none", "all"})
 
@@ -304,6 +309,10 @@ def _list_of(check, what):
     return inner
 
 
+def _nonempty_list(value):
+    return "must be a non-empty list (an explicit TLS policy)" if value in ([], "", None) else None
+
+
 def _sans(value):
     if not isinstance(value, list):
         return "must be a list of 'DNS:name' or 'IP:address' entries"
@@ -361,6 +370,12 @@ CHECKS = {
     "broker_persistence_location": _token(_SAFE_PATH, "an absolute path of letters, digits and . _ / @ + -"),
     "broker_persistent_client_expiration": _token(_MOSQ_DURATION, "empty or a number and a unit h, d, w, m "
                                                                   "or y (e.g. 14d)"),
+    "broker_tls_ciphers": lambda v: _nonempty_list(v) or _list_of(
+        _token(_CIPHER, "x"), "OpenSSL cipher names or cipher-list words of letters, digits and : , + ! @ = _ . - "
+                              "(e.g. ECDHE-ECDSA-AES128-GCM-SHA256); no blank, quote or '#'")(v),
+    "broker_tls_ciphers_tls13": lambda v: _nonempty_list(v) or _list_of(
+        _token(_CIPHERSUITE, "x"), "TLS 1.3 cipher suite names of letters, digits, '_' and ':' "
+                                   "(e.g. TLS_AES_128_GCM_SHA256)")(v),
     "broker_log_types": _list_of(lambda v: None if v in _LOG_TYPES else "bad",
                                  "mosquitto log types (" + ", ".join(sorted(_LOG_TYPES)) + ")"),
     "broker_certificate_users": _list_of(username_problem, "user names without blanks, ':' or line breaks"),

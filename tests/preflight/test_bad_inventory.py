@@ -196,6 +196,24 @@ VALUE_CASES = {
     "extra config opt-in still refuses control characters": (
         "broker2", {"broker_extra_config": "listener 1884\x00", "broker_extra_config_unchecked": True},
         r"broker_extra_config on broker2 holds a control character"),
+    # TLS cipher policy of the brokers' listeners.
+    "TLS cipher list with a blank": (
+        "broker1", {"broker_tls_ciphers": ["ECDHE-ECDSA-AES128-GCM-SHA256 AES128-SHA"]},
+        r"broker_tls_ciphers on broker1 must be a list of OpenSSL cipher names .*no blank, quote or '#'; "
+        r"refused: \['ECDHE-ECDSA-AES128-GCM-SHA256 AES128-SHA'\]"),
+    "TLS cipher with a line break": (
+        "broker2", {"broker_tls_ciphers": ["ECDHE-ECDSA-AES128-GCM-SHA256\nlistener 1883"]},
+        r"broker_tls_ciphers on broker2 holds a line break or control character at \[0\]"),
+    "TLS cipher list that is empty": (
+        "lb1", {"broker_tls_ciphers": []},
+        r"broker_tls_ciphers on lb1 must be a non-empty list \(an explicit TLS policy\)"),
+    "TLS 1.3 cipher suite with a hash": (
+        "bridge1", {"broker_tls_ciphers_tls13": ["TLS_AES_128_GCM_SHA256#TLS_AES_256_GCM_SHA384"]},
+        r"broker_tls_ciphers_tls13 on bridge1 must be a list of TLS 1.3 cipher suite names of letters, digits, '_' "
+        r"and ':'"),
+    "TLS 1.3 cipher suite with a quote": (
+        "lb2", {"broker_tls_ciphers_tls13": ['TLS_AES_128_GCM_SHA256"']},
+        r"broker_tls_ciphers_tls13 on lb2 must be a list of TLS 1.3 cipher suite names"),
     "persistent client expiration with a line break": (
         "bridge1", {"broker_persistent_client_expiration": "14d\nlistener 1883"},
         r"broker_persistent_client_expiration on bridge1 holds a line break"),
