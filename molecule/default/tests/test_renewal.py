@@ -20,7 +20,7 @@ PKI_DIR = "/etc/mosquitto-ha/pki"
 
 def _site(*extra):
     playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
-    return run_playbook(playbook, "--limit", HOST, "--tags", "broker_pki", *extra)
+    return run_playbook(playbook, "--limit", HOST, *extra)
 
 
 def _main_pid(host):
