@@ -12,7 +12,7 @@ import time
 from cluster import run_playbook
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from mqttcheck import wait_until
+from mqttcheck import Client, wait_until
 
 HOST = "mha-broker2"
 PKI_DIR = "/etc/mosquitto-ha/pki"
@@ -27,9 +27,9 @@ def _main_pid(host):
     return int(host.check_output("systemctl show -p MainPID --value mosquitto"))
 
 
-def _served_certificate(cluster, address):
+def _served_certificate(cluster, address, cafile=None):
     """The certificate the broker presents in a new TLS handshake."""
-    context = ssl.create_default_context(cafile=cluster.cafile)
+    context = ssl.create_default_context(cafile=cafile or cluster.cafile)
     context.check_hostname = False
     with socket.create_connection((address, cluster.broker_port), timeout=10) as sock, \
             context.wrap_socket(sock) as tls:
@@ -99,3 +99,81 @@ def test_certificate_in_renewal_window_is_renewed_by_a_reload(cluster):
     rc, output, recap = _site()
     assert rc == 0, output[-3000:]
     assert recap[HOST]["changed"] == 0, f"a second run still changed something\n{output[-3000:]}"
+
+
+def _new_ca(directory):
+    """A second CA (certificate and key files in directory), as an operator would make for a rotation."""
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "molecule rotated CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    (directory / "new-ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "new-ca.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    (directory / "new-ca.key").chmod(0o600)
+    return cert
+
+
+def _cross_broker_delivery(cluster, cafile, topic):
+    """A message published at the first broker reaches a subscriber at HOST: the bridge master links both."""
+    first = next(name for name in cluster.brokers if name != HOST)
+    subscriber = Client(cluster.brokers[HOST], cluster.broker_port, cafile, username=cluster.username,
+                        password=cluster.password)
+    subscriber.connect().subscribe(topic)
+    publisher = cluster.client(cluster.brokers[first]).connect()
+    try:
+        return wait_until(lambda: publisher.publish(topic, ["rotation"]) and subscriber.received(topic), 30, 1)
+    finally:
+        publisher.close()
+        subscriber.close()
+
+
+def test_ca_rotation_with_an_overlap(cluster, tmp_path):
+    """docs/certificates.md's sequence on a broker and the bridge master: trust both CAs, sign with the new one
+    (the bridge keeps working, clients with both CAs connect), then back to the scenario's CA alone."""
+    import json  # noqa: PLC0415
+
+    limit = f"{HOST},{','.join(cluster.bridge)}"
+    old_ca = tmp_path / "old-ca.crt"
+    old_ca.write_bytes(pathlib.Path(cluster.cafile).read_bytes())
+    new_ca = _new_ca(tmp_path)
+    both = tmp_path / "both.crt"
+    both.write_text(old_ca.read_text() + (tmp_path / "new-ca.crt").read_text())
+    host = cluster.host(HOST)
+    original_bundle = host.file(f"{PKI_DIR}/ca.crt").content_string
+
+    def site(**values):
+        playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+        rc, output, _ = run_playbook(playbook, "--limit", limit, "-e", json.dumps(values))
+        assert rc == 0, output[-3000:]
+
+    try:
+        # 1. Trust both.
+        site(pki_extra_ca_certs=[str(tmp_path / "new-ca.crt")])
+        assert host.file(f"{PKI_DIR}/ca.crt").content_string.count("BEGIN CERTIFICATE") == 2
+        # 2. Sign with the new CA; the old one stays trusted.
+        site(pki_ca_cert_path=str(tmp_path / "new-ca.crt"), pki_ca_key_path=str(tmp_path / "new-ca.key"),
+             pki_extra_ca_certs=[str(old_ca)])
+        served = _served_certificate(cluster, cluster.brokers[HOST], str(both))
+        assert served.issuer == new_ca.subject, f"{HOST} still serves a certificate of {served.issuer}"
+        assert _cross_broker_delivery(cluster, str(both), "rotation/new"), \
+            "no message crossed the bridge to the broker with the new CA's certificate"
+    finally:
+        # 4. Back to the scenario's CA alone (as dropping the old CA would, in the other direction).
+        site()
+    assert host.file(f"{PKI_DIR}/ca.crt").content_string == original_bundle
+    served = _served_certificate(cluster, cluster.brokers[HOST])
+    assert served.issuer != new_ca.subject
+    assert _cross_broker_delivery(cluster, cluster.cafile, "rotation/back"), "the bridge did not recover"
