@@ -408,6 +408,9 @@ CHECKS = {
                                   and not _CONTROL.search(v) else "must be an absolute controller path"),
     "pki_ca_key_path": _optional(lambda v: None if isinstance(v, str) and v.startswith("/")
                                  and not _CONTROL.search(v) else "must be an absolute controller path"),
+    "pki_extra_ca_certs": _list_of(
+        lambda v: not (isinstance(v, str) and v.startswith("/") and not _CONTROL.search(v)),
+        "absolute controller paths of CA certificates"),
     "pki_local_dir": lambda v: (None if isinstance(v, str) and v.startswith("/") and not _CONTROL.search(v)
                                 else "must be an absolute controller path"),
     "watchdog_services": _services,

@@ -322,6 +322,9 @@ VALUE_CASES = {
     "relative CA certificate path": (
         "broker2", {"pki_ca_cert_path": "ca.crt", "pki_ca_key_path": "ca.key"},
         r"pki_ca_cert_path on broker2 must be an absolute controller path"),
+    "relative extra CA certificate path": (
+        "bridge1", {"pki_extra_ca_certs": ["old-ca.crt"]},
+        r"pki_extra_ca_certs on bridge1 must be a list of absolute controller paths of CA certificates"),
 }
 
 
@@ -445,6 +448,12 @@ CASES = {
     "CA key with a wrong passphrase": Case(
         rf"pki_ca_key_path {CA_DIR}/ca-locked.key is not the private key of the CA certificate",
         group_vars=ca_vars("ca.crt", "ca-locked.key", pki_ca_key_passphrase="wrong-passphrase")),
+    "extra CA certificate that is a key": Case(
+        rf"pki_extra_ca_certs of broker1: {CA_DIR}/ca.key is not a readable PEM CA certificate",
+        group_vars=v(pki_extra_ca_certs=[str(CA_DIR / "ca.key")])),
+    "extra CA certificate that is no CA": Case(
+        rf"pki_extra_ca_certs of lb2: {CA_DIR}/leaf.crt is not a readable PEM CA certificate",
+        group_vars=v(pki_extra_ca_certs=[str(CA_DIR / "ca.crt"), str(CA_DIR / "leaf.crt")])),
     # Scale operations.
     "site with brokers waiting for add_broker": Case(
         r"broker3 is in group 'new_brokers': add new brokers with add_broker.yml",
