@@ -6,12 +6,13 @@ in the list stops the run before any test starts: a new file has to be placed, i
 position. A listed file that does not exist is left out (a scenario may list a file another branch adds).
 """
 
+import os
 import pathlib
 
 import pytest
 
 
-def order(items, test_order, tests_dir):
+def order(items, test_order, tests_dir, config=None, docker_access_only=()):
     """Sort the collected `items` by the position of their file in `test_order` (names relative to `tests_dir`);
     the tests of one file keep their order. Raises pytest.UsageError naming every collected file not listed."""
     tests_dir = pathlib.Path(tests_dir).resolve()
@@ -32,3 +33,11 @@ def order(items, test_order, tests_dir):
             f"{tests_dir}: test files not in TEST_ORDER of its conftest.py: {', '.join(unlisted)}. Add each one at "
             "its place: before the tests that break something if it needs a healthy cluster, after them if not.")
     items.sort(key=lambda item: rank[name(item)])  # sort is stable: a file's own tests keep their order
+    # Files in docker_access_only test what does not depend on how the playbooks reach the hosts (their own
+    # ansible-playbook runs use molecule's docker inventory either way): they run in the scenario's docker-access
+    # run and are deselected, and counted as such, in its operator's-path run (MOLECULE_ACCESS=ssh).
+    if docker_access_only and os.environ.get("MOLECULE_ACCESS", "docker") != "docker":
+        dropped = [item for item in items if name(item) in docker_access_only]
+        if dropped and config is not None:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if name(item) not in docker_access_only]
