@@ -181,7 +181,7 @@ def parse_loadbalancer(lb, vip):
     conf = lb.get("keepalived_conf") or ""
     version = re.search(r"vrrp_version\s+(\S+)", conf)
     advert = re.search(r"advert_int\s+(\S+)", conf)
-    state = re.search(r"now (MASTER|BACKUP|FAULT|STOP)", lb.get("vrrp_journal") or "")
+    state = re.search(r"(?:now|Entering) (MASTER|BACKUP|FAULT|STOP)", lb.get("vrrp_journal") or "")
     # keepalived's default is VRRP version 2 when the configuration does not say.
     return (held, version.group(1) if version else "2", advert.group(1) if advert else "1",
             state.group(1) if state else None)

@@ -18,7 +18,8 @@ def run_status(*extra, check=False, env=None):
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
     environ = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(project, ".collections"),
                    ANSIBLE_ROLES_PATH=os.path.join(project, "roles"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-                   **(env or {}))
+                   # JSON results keep each table line whole (YAML results wrap long lines).
+                   ANSIBLE_CALLBACK_RESULT_FORMAT="json", **(env or {}))
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
            os.path.join(project, "playbooks", "status.yml"), *extra] + (["--check"] if check else [])
     started = time.monotonic()

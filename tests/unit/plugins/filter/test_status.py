@@ -61,7 +61,7 @@ def lb_host(holds, state="MASTER", nginx="active", reachable=(True, True)):
     return {"units": units(nginx=nginx, keepalived="active", mosquitto_ha_watchdog="active"), "renew_days": 30,
             "certs": certs(), "watchdog": {"journal": ""},
             "lb": {"addresses": addresses, "keepalived_conf": "    vrrp_version 3\n    advert_int 0.25\n",
-                   "vrrp_journal": f"VRRP INSTANCE VI_1 on lb: now {state} (priority 150), VIP 10.0.0.100",
+                   "vrrp_journal": f"(VI_1) Entering {state} STATE",
                    "upstreams": [{"name": n, "address": a, "port": 8883, "reachable": r} for n, a, r in
                                  zip(["b1", "b2"], ["10.0.0.11", "10.0.0.12"], reachable)]}}
 
