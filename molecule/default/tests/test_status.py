@@ -19,7 +19,8 @@ def run_status(*extra, check=False, env=None):
     environ = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(project, ".collections"),
                    ANSIBLE_ROLES_PATH=os.path.join(project, "roles"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
                    # JSON results keep each table line whole (YAML results wrap long lines).
-                   ANSIBLE_CALLBACK_RESULT_FORMAT="json", **(env or {}))
+                   ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    environ.update(env or {})
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
            os.path.join(project, "playbooks", "status.yml"), *extra] + (["--check"] if check else [])
     started = time.monotonic()
