@@ -12,13 +12,15 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
-ROLES = ["bridge", "broker", "cluster", "loadbalancer", "pki", "vip", "watchdog"]
+ROLES = ["bridge", "broker", "cluster", "loadbalancer", "pki", "status", "vip", "watchdog"]
 
 MUST_HAVE = [
     "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml", "changelogs/changelog.yaml",
     "docs/operations.md", "docs/architecture.md", "docs/security.md", "BENCHMARKS.md",
+    "docs/certificates.md", "docs/monitoring.md", "docs/uninstall.md",
     "playbooks/site.yml", "playbooks/preflight.yml", "playbooks/add_broker.yml", "playbooks/remove_broker.yml",
-    "plugins/modules/mosquitto_password.py", "plugins/filter/topology.py",
+    "playbooks/status.yml", "playbooks/uninstall.yml",
+    "plugins/modules/mosquitto_password.py", "plugins/filter/topology.py", "plugins/filter/status.py",
     "inventories/example/hosts.yml", "inventories/example/group_vars/all.yml",
     *(f"roles/{role}/{part}" for role in ROLES for part in ("tasks/main.yml", "meta/argument_specs.yml")),
 ]
@@ -26,7 +28,7 @@ MUST_HAVE = [
 MUST_NOT_HAVE = [
     "bench/", "molecule/", "scripts/", "tests/", "inventories/lab/", ".config/", ".ci/", ".venv/", ".collections/",
     "Makefile", "ansible.cfg", "requirements.txt", ".ansible-lint", ".yamllint", ".gitignore",
-    "site.yml", "add-broker.yml", "remove-broker.yml",
+    "site.yml", "add-broker.yml", "remove-broker.yml", "status.yml", "uninstall.yml",
     # Developer docs: the loop and the test suite of this repository, of no use to the installed collection.
     "CONTRIBUTING.md", "docs/development.md",
 ]
