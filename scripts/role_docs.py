@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Variable tables of the role READMEs, generated from each role's meta/argument_specs.yml.
 
 Every roles/<role>/README.md holds the markers
@@ -210,7 +209,7 @@ def expected(role_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a table is stale")
     parser.add_argument("--root", type=pathlib.Path, default=ROOT, help="collection root (default: this checkout)")
     args = parser.parse_args(argv)

@@ -68,7 +68,7 @@ def parse_sys(text):
     """`mosquitto_sub -v` output ("topic payload" per line) -> {topic without $SYS/broker/: payload}."""
     values = {}
     for line in (text or "").splitlines():
-        topic, _, payload = line.partition(" ")
+        topic, _sep, payload = line.partition(" ")
         if topic.startswith(SYS_PREFIX):
             values[topic[len(SYS_PREFIX):]] = payload.strip()
     return values
@@ -273,7 +273,7 @@ def _loadbalancer(report, host, raw, vip):
         active, sub = _service(raw, unit)
         report.add("loadbalancer", host, unit, f"{active} ({sub})",
                    None if active == "active" else f"{host}: {unit} is {active} ({sub})")
-    active, _ = _service(raw, "keepalived")
+    active, _sub = _service(raw, "keepalived")
     state = (vrrp or "unknown") if active == "active" else "STOPPED"
     problem = None
     if state == "FAULT":

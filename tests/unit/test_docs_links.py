@@ -48,7 +48,7 @@ def test_slug_follows_github():
 def test_relative_links_resolve(doc):
     broken = []
     for target in links(doc):
-        file_part, _, fragment = target.partition("#")
+        file_part, _sep, fragment = target.partition("#")
         path = (doc.parent / file_part).resolve() if file_part else doc
         if not path.exists():
             broken.append(f"{target}: no such file")

@@ -156,7 +156,7 @@ def test_ca_rotation_with_an_overlap(cluster, tmp_path):
 
     def site(**values):
         playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
-        rc, output, _ = run_playbook(playbook, "--limit", limit, "-e", json.dumps(values))
+        rc, output, _recap = run_playbook(playbook, "--limit", limit, "-e", json.dumps(values))
         assert rc == 0, output[-3000:]
 
     try:

@@ -77,9 +77,9 @@ def test_status_in_check_mode(cluster):
 
 
 def test_status_as_json(cluster):
-    rc, output, _ = run_status("-e", "status_format=json",
-                               env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-                                    "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
+    rc, output, _recap = run_status("-e", "status_format=json",
+                                    env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+                                         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
     assert rc == 0, output[-4000:]
     stdout = run_status.stdout
     document = json.loads(stdout[stdout.index("{"):])

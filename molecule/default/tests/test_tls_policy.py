@@ -63,7 +63,7 @@ def control_server(tmp_path_factory):
     def serve():
         while not stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, _peer = listener.accept()
             except (socket.timeout, OSError):
                 continue
             with contextlib.suppress(OSError, ssl.SSLError):

@@ -43,7 +43,7 @@ def test_every_role_has_a_spec():
 @pytest.mark.parametrize("role", ROLES)
 def test_table_lists_every_option_of_the_spec(role):
     entry_points = _spec(role)["argument_specs"].values()  # every entry point's table, in the spec's order
-    expected = [name for entry in entry_points for name, _ in role_docs.rows(entry.get("options", {}))]
+    expected = [name for entry in entry_points for name, _row in role_docs.rows(entry.get("options", {}))]
     table = role_docs.render_table(_spec(role))
     assert _table_names(table) == expected
     assert set(_spec(role)["argument_specs"]["main"]["options"]) <= set(expected)
@@ -149,8 +149,8 @@ def test_main_variables_table_takes_rows_from_the_specs(tmp_path):
 
 
 def test_main_variables_table_refuses_a_name_no_spec_defines(tmp_path, capsys):
-    root, _ = _with_doc(tmp_path, "<!-- BEGIN MAIN VARIABLES: vip_preempt vip_nonexistent -->\n"
-                                  "<!-- END MAIN VARIABLES -->\n")
+    root, _unused = _with_doc(tmp_path, "<!-- BEGIN MAIN VARIABLES: vip_preempt vip_nonexistent -->\n"
+                                        "<!-- END MAIN VARIABLES -->\n")
     assert role_docs.main(["--check", "--root", str(root)]) == 1
     assert "vip_nonexistent" in capsys.readouterr().err
 
@@ -160,5 +160,5 @@ def test_committed_main_variables_tables_are_current():
     docs = [doc for doc in (ROOT / "docs").glob("*.md") if role_docs.MAIN_BEGIN.search(doc.read_text())]
     assert docs, "docs/operations.md should carry the main variables table"
     for doc in docs:
-        _, current, fresh = role_docs.expected_main(doc, ROOT, specs)
+        _unused, current, fresh = role_docs.expected_main(doc, ROOT, specs)
         assert current == fresh, f"{doc} is stale: run `make docs`"
