@@ -66,23 +66,29 @@ def load_cluster():
     )
 
 
-def run_playbook(playbook, *extra, check=False):
-    """Run a playbook against molecule's inventory; return (returncode, output, recap) where recap maps
+def run_playbook_process(playbook, *extra, check=False, env=None, timeout=1800):
+    """Run a playbook against molecule's inventory with the checkout's collection and no colours (env: more
+    environment variables); return (the finished process, its output without colour codes, recap) where recap maps
     host -> {ok, changed, unreachable, failed, ...}."""
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    env = dict(os.environ)
-    env["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(project, ".collections")
-    env["ANSIBLE_ROLES_PATH"] = os.path.join(project, "roles")
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    env["ANSIBLE_NOCOLOR"] = "1"
+    environ = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(project, ".collections"),
+                   ANSIBLE_ROLES_PATH=os.path.join(project, "roles"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    environ.update(env or {})
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, *extra]
     if check:
         cmd.append("--check")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, timeout=timeout, check=False)
     output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
     recap = {}
     for line in output.splitlines():
         match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line.strip())
         if match:
             recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return proc, output, recap
+
+
+def run_playbook(playbook, *extra, check=False):
+    """Run a playbook against molecule's inventory; return (returncode, output, recap) where recap maps
+    host -> {ok, changed, unreachable, failed, ...}."""
+    proc, output, recap = run_playbook_process(playbook, *extra, check=check)
     return proc.returncode, output, recap

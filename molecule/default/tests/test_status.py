@@ -5,10 +5,10 @@ bridge link; back up, it is ok again. Sorts before the destructive test_zz_* fil
 import json
 import os
 import re
-import subprocess
 import time
 import uuid
 
+from cluster import run_playbook_process
 from mqttcheck import wait_for_bridging
 
 PAUSE = "/run/mosquitto-ha/watchdog-pause/mosquitto.service"
@@ -16,21 +16,11 @@ PAUSE = "/run/mosquitto-ha/watchdog-pause/mosquitto.service"
 
 def run_status(*extra, check=False, env=None):
     project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    environ = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(project, ".collections"),
-                   ANSIBLE_ROLES_PATH=os.path.join(project, "roles"), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
-                   # JSON results keep each table line whole (YAML results wrap long lines).
-                   ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    environ.update(env or {})
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-           os.path.join(project, "playbooks", "status.yml"), *extra] + (["--check"] if check else [])
+    # JSON results keep each table line whole (YAML results wrap long lines).
+    environ = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json", **(env or {})}
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=environ, timeout=600, check=False)
-    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-    recap = {}
-    for line in output.splitlines():
-        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line.strip())
-        if match:
-            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    proc, output, recap = run_playbook_process(os.path.join(project, "playbooks", "status.yml"), *extra,
+                                               check=check, env=environ, timeout=600)
     print(f"status run ({' '.join(extra) or 'table'}{' --check' if check else ''}): rc {proc.returncode} "
           f"in {time.monotonic() - started:.1f} s")
     run_status.stdout = proc.stdout
