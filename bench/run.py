@@ -340,9 +340,9 @@ def latency_section(bench):
         "across brokers\n(bridge master)": latency(b1, b2, count),
         "through the VIP": latency(VIP, VIP, count),
     }
-    for name, values in lat.items():
-        p50, p95, p99 = (percentile(values, p) for p in (50, 95, 99))
-        print(f"latency {name!r}: n={len(values)} p50 {p50:.2f} p95 {p95:.2f} p99 {p99:.2f} ms")
+    percentiles = {name: [percentile(values, p) for p in (50, 95, 99)] for name, values in lat.items()}
+    for name, (p50, p95, p99) in percentiles.items():
+        print(f"latency {name!r}: n={len(lat[name])} p50 {p50:.2f} p95 {p95:.2f} p99 {p99:.2f} ms")
     plot_latency(lat, bench.plots / "latency.png")
     lines = [
         "## End-to-end latency (QoS 1)",
@@ -354,10 +354,9 @@ def latency_section(bench):
         "| path | n | p50 (ms) | p95 (ms) | p99 (ms) | p50 / same broker |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    base = percentile(lat["same broker"], 50)
-    for name, values in lat.items():
-        p50, p95, p99 = (percentile(values, p) for p in (50, 95, 99))
-        lines.append(f"| {name.replace(chr(10), ' ')} | {len(values)} | {p50:.2f} | {p95:.2f} | {p99:.2f} | "
+    base = percentiles["same broker"][0]
+    for name, (p50, p95, p99) in percentiles.items():
+        lines.append(f"| {name.replace(chr(10), ' ')} | {len(lat[name])} | {p50:.2f} | {p95:.2f} | {p99:.2f} | "
                      f"{p50 / base:.2f} |")
     lines += ["", f"![latency]({bench.link('latency.png')})", ""]
     return lines
