@@ -253,9 +253,11 @@ def commit_note():
                  "plugins", "bench", "tests/e2e", "scripts", ":(exclude)*.md"])
     return f" at {head.stdout.strip()}{'+changes' if dirty.stdout.strip() else ''}"
 
+
 def section_with_provenance(section, provenance):
     """The section's heading, its provenance line in italics, then the rest of it."""
     return [section[0], "", f"*{provenance}*", *section[1:]]
+
 
 def earlier_sections(path):
     """The sections of an earlier BENCHMARKS.md by name, each with its provenance line. A section written before

@@ -18,7 +18,7 @@ import lab  # noqa: E402
 import ramp  # noqa: E402
 import run  # noqa: E402
 import standby  # noqa: E402
-from faults import FAULTS, Result  # noqa: E402
+from faults import Result  # noqa: E402
 
 
 def test_defaults_measure_every_section_into_the_committed_report():
@@ -127,7 +127,7 @@ def fixture_faked(monkeypatch, tmp_path):
     monkeypatch.setattr(run, "throughput", throughputs())
     monkeypatch.setattr(run, "latency", lambda pub, sub, count: sorted(i / 10 for i in range(count)))
     monkeypatch.setattr(run, "bridge_restart_window", lambda reps: [1.0 + i / 4 for i in range(reps)])
-    monkeypatch.setattr(run, "set_bridge_autosave_on_changes", lambda on: calls["docker"].append(on))
+    monkeypatch.setattr(run, "set_bridge_autosave_on_changes", calls["docker"].append)
     monkeypatch.setattr(run, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", ""))
     monkeypatch.setattr(run, "plot_throughput", lambda *a: None)
     monkeypatch.setattr(run, "plot_latency", lambda *a: None)
@@ -138,8 +138,8 @@ def fixture_faked(monkeypatch, tmp_path):
 
     cluster = types.SimpleNamespace(bridge={"mqttlab-bridge": "172.29.60.21"})
     monkeypatch.setattr(failover, "load_lab", lambda: cluster)
-    monkeypatch.setattr(failover, "vrrp_settings", lambda _c: {"vrrp_version": "3" if calls["site"] else "2",
-                                                              "advert_int": "1", "unicast": False})
+    monkeypatch.setattr(failover, "vrrp_settings", lambda _c: {
+        "vrrp_version": "3" if calls["site"] else "2", "advert_int": "1", "unicast": False})
 
     def run_series(_cluster, reps, faults, time_limit):
         calls["series"] += 1
@@ -158,8 +158,8 @@ def fixture_faked(monkeypatch, tmp_path):
 
     monkeypatch.setattr(ramp, "Ramp", FakeRamp)
     monkeypatch.setattr(ramp, "plot", lambda result, path: False)
-    monkeypatch.setattr(ramp, "section", lambda result, link: ["## Concurrent connections held through the VIP", "",
-                                                              "held 3000", ""])
+    monkeypatch.setattr(ramp, "section", lambda result, link: [
+        "## Concurrent connections held through the VIP", "", "held 3000", ""])
     monkeypatch.setattr(standby, "measure", lambda throughput, repetitions, runs, per_pub, publishers: {
         "single": [throughput("b1", 1, publishers, per_pub) for _i in range(runs)],
         "pair": [throughput("b1", 1, publishers, per_pub) for _i in range(runs)],
