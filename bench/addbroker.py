@@ -8,9 +8,7 @@ the VRRP, bridge and lab user passwords stay the same.
 
 from __future__ import annotations
 
-import os
 import pathlib
-import re
 import shutil
 import subprocess
 import tempfile
@@ -20,8 +18,7 @@ import yaml
 
 import lab
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-LAB = ROOT / "inventories" / "lab"
+LAB = lab.INVENTORY
 NETWORK = lab.NETWORK
 SPARES = lab.SPARE_BROKERS
 FIRST_BROKER = next(iter(lab.BROKERS))
@@ -74,18 +71,6 @@ def inventory(directory, groups):
     return directory
 
 
-def playbook(name, inv, *extra, timeout=1800):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1")
-    started = time.monotonic()
-    proc = _run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks" / name),
-                 *extra], timeout=timeout, env=env, cwd=ROOT)
-    seconds = time.monotonic() - started
-    changed = sum(int(c) for c in re.findall(r"changed=(\d+)", proc.stdout))
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    return seconds, changed
-
-
 def measure(log=print, drain_timeout=10):
     """Returns {"add_broker.yml, 2 brokers": s, "remove_broker.yml, 2 brokers (10 s drain)": s, ...}."""
     image = _image()
@@ -99,11 +84,11 @@ def measure(log=print, drain_timeout=10):
             start_spare(name, address, image)
         log(f"add-broker: spare containers {', '.join(spares)} up in {time.monotonic() - started:.0f} s")
         add = inventory(tmp / "add", {"brokers": lab_brokers + spares, "new_brokers": spares})
-        seconds, changed = playbook("add_broker.yml", add)
+        seconds, changed = lab.playbook("add_broker.yml", add)
         out["add_broker.yml, 2 brokers"] = seconds
         log(f"add-broker: add_broker.yml for 2 brokers took {seconds:.0f} s (changed={changed})")
         remove = inventory(tmp / "remove", {"brokers": lab_brokers, "retiring_brokers": spares})
-        seconds, changed = playbook("remove_broker.yml", remove, "-e", f"remove_broker_drain_timeout={drain_timeout}")
+        seconds, changed = lab.playbook("remove_broker.yml", remove, "-e", f"remove_broker_drain_timeout={drain_timeout}")
         out[f"remove_broker.yml, 2 brokers ({drain_timeout} s drain)"] = seconds
         out["__add_broker_note"] = ("the spares are started before and deleted after; their container start is not "
                                     "counted.")

@@ -9,17 +9,16 @@ the lab inventory and the MQTT user from the lab's generated password file.
 from __future__ import annotations
 
 import dataclasses
-import pathlib
-import statistics
 import subprocess
 import time
 
 import yaml
 from cluster import Cluster  # tests/e2e is on sys.path (bench/run.py)
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-INVENTORY = ROOT / "inventories" / "lab"
-SECRETS = INVENTORY / ".mosquitto-ha"
+import lab as labenv
+from stats import median_max
+
+INVENTORY = labenv.INVENTORY
 
 # The reference anchors, and which figure of which fault each stands next to.
 ANCHOR_VRRP = 3.6   # keepalived VRRPv2 defaults (advert_int 1): the backup takes over about 3.6 s after the master dies
@@ -61,19 +60,19 @@ class LabCluster(Cluster):
 
 def load_lab():
     hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
-    group_vars = yaml.safe_load((INVENTORY / "group_vars" / "all.yml").read_text())
+    group_vars = labenv.group_vars()
     children = hosts["all"]["children"]
 
     def group(name):
         return {h: docker_address(h) for h in (children.get(name, {}).get("hosts") or {})}
 
-    password_file = SECRETS / "lab_mqtt_password"
+    password_file = labenv.PASSWORD_FILE
     return LabCluster(
         inventory=str(INVENTORY),
         vip=str(group_vars["cluster_vip"]),
         port=int(group_vars.get("cluster_port", 8883)),
         broker_port=int(group_vars.get("cluster_broker_port", 8883)),
-        cafile=str(SECRETS / "pki" / "ca.crt"),
+        cafile=str(labenv.CAFILE),
         brokers=group("brokers"),
         bridge=group("bridge"),
         loadbalancers=group("loadbalancers"),
@@ -143,10 +142,8 @@ def start_stopped(lab, log=print):
 
 
 def _stats(values):
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return None, None, len(values)
-    return statistics.median(vals), max(vals), len(values) - len(vals)
+    """(median, max, how many are None) of one figure over the repetitions."""
+    return (*median_max(values), sum(v is None for v in values))
 
 
 def summary(results):

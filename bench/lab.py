@@ -1,9 +1,21 @@
-"""The lab's names and addresses, read from scripts/lab.env, the file scripts/lab.sh sources."""
+"""The lab's names and addresses, read from scripts/lab.env, the file scripts/lab.sh sources; where its
+inventory and generated secrets are; how a playbook is run on it."""
 
+import os
 import pathlib
+import re
 import shlex
+import subprocess
+import time
 
-ENV_FILE = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "lab.env"
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ENV_FILE = ROOT / "scripts" / "lab.env"
+INVENTORY = ROOT / "inventories" / "lab"
+SECRETS = INVENTORY / ".mosquitto-ha"
+CAFILE = SECRETS / "pki" / "ca.crt"
+PASSWORD_FILE = SECRETS / "lab_mqtt_password"  # generated on the first lab run
 
 
 def read_env(path=ENV_FILE):
@@ -32,3 +44,33 @@ BROKERS = {name: address for name, address in NODES.items() if "-broker" in name
 BRIDGE = next((name, address) for name, address in NODES.items() if name.endswith("-bridge"))
 SPARE_BROKERS = nodes(_ENV["LAB_SPARE_BROKERS"])
 SPARE_BRIDGE = next(iter(nodes(_ENV["LAB_SPARE_BRIDGE"]).items()))
+
+
+def group_vars(inventory=INVENTORY):
+    """The lab inventory's group_vars/all.yml (cluster_vip, lab_mqtt_username, ...)."""
+    return yaml.safe_load((pathlib.Path(inventory) / "group_vars" / "all.yml").read_text(encoding="utf-8"))
+
+
+def credentials():
+    """The lab's MQTT user: its name from the inventory, its password from the file the first lab run wrote."""
+    return {"username": group_vars()["lab_mqtt_username"], "password": PASSWORD_FILE.read_text().strip()}
+
+
+def playbook_command(name, inventory=INVENTORY, *extra):
+    """(argv, env) of ansible-playbook running playbooks/<name> with the checkout's venv and collections."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"), ANSIBLE_NOCOLOR="1")
+    argv = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / name),
+            *extra]
+    return argv, env
+
+
+def playbook(name, inventory=INVENTORY, *extra, timeout=1800):
+    """Run a playbook on the lab; (seconds, changed summed over the recap). RuntimeError when it fails."""
+    argv, env = playbook_command(name, inventory, *extra)
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=env, cwd=ROOT)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} {' '.join(extra)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                           f"{proc.stderr[-2000:]}")
+    return seconds, sum(int(c) for c in re.findall(r"changed=(\d+)", proc.stdout))

@@ -213,7 +213,7 @@ class Ramp:
                 result["closed"] = closed
                 # Give nginx and the brokers a moment to see the disconnects, then confirm they are gone.
                 time.sleep(3)
-                result["left_on_lb"] = established(holder, "sport = :8883")
+                result["left_on_lb"] = established(holder, f"sport = :{lab.port}")
         return result
 
     def _limits(self, holder):
@@ -336,10 +336,10 @@ class Ramp:
                 "svc_cpu_hold": cpu_cores(ramp_end, last, name, "svc_cpu"),
             }
         # Where the connections are: clients on the VIP holder, its upstream connections, per broker.
-        step["connections"] = {f"{holder} clients": established(holder, "sport = :8883"),
-                               f"{holder} upstream": established(holder, "dport = :8883")}
+        step["connections"] = {f"{holder} clients": established(holder, f"sport = :{lab.port}"),
+                               f"{holder} upstream": established(holder, f"dport = :{lab.broker_port}")}
         for b in lab.brokers:
-            step["connections"][b] = established(b, "sport = :8883")
+            step["connections"][b] = established(b, f"sport = :{lab.broker_port}")
         # Evidence for the limit.
         ev = step["evidence"]
         for lb in lab.loadbalancers:

@@ -14,20 +14,22 @@ count and time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
+import operator
 import os
 import pathlib
 import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import typing
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -36,224 +38,59 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from mqttcheck import Client, wait_for_bridging, wait_until  # noqa: E402
 
 import lab  # noqa: E402  (bench/, the script's own directory)
+from stats import median_max, median_run, percentile  # noqa: E402
 
-VIP, PORT, BROKERS = lab.VIP, lab.PORT, lab.BROKERS
-INVENTORY = ROOT / "inventories" / "lab"
-CAFILE = INVENTORY / ".mosquitto-ha" / "pki" / "ca.crt"
-# The lab's MQTT user (inventories/lab/group_vars/all.yml); its password is generated on the first lab run.
-USERNAME = "lab"
-PASSWORD_FILE = INVENTORY / ".mosquitto-ha" / "lab_mqtt_password"
-
-
-def credentials():
-    return {"username": USERNAME, "password": PASSWORD_FILE.read_text().strip()}
-
-
+VIP, PORT, BROKERS, BRIDGE, CAFILE = lab.VIP, lab.PORT, lab.BROKERS, lab.BRIDGE, lab.CAFILE
 PLOTS = ROOT / "bench" / "plots"
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
-
-
-# --- throughput -----------------------------------------------------------------------------------------
-
-def throughput(host, qos, publishers, per_publisher, payload=64, timeout=60, sub_host=None):
-    """Messages/s delivered to one subscriber on `sub_host` (default `host`) from `publishers` mosquitto_pub
-    processes on `host`.
-
-    Publisher and subscriber both use `host` (one broker, or the VIP, which leads every connection from this
-    machine to the same broker) unless sub_host is another broker. Returns (msgs_per_s, received, sent, seconds)."""
-    total = publishers * per_publisher
-    topic = f"bench/tp/{uuid.uuid4().hex[:8]}"
-    login = ["-p", str(PORT), "--cafile", str(CAFILE), "-u", USERNAME, "-P", credentials()["password"]]
-    tls = ["-h", host, *login]
-    sub_tls = ["-h", sub_host or host, *login]
-    body = ("x" * payload + "\n") * per_publisher
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-        handle.write(body)
-        lines = handle.name
-    sub = subprocess.Popen(["mosquitto_sub", *sub_tls, "-t", topic, "-q", str(qos), "-C", str(total),
-                            "-W", str(timeout), "-i", f"bench-sub-{uuid.uuid4().hex[:6]}"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(1.0)  # subscribed before the first message
-    started = time.monotonic()
-    pubs = [subprocess.Popen(["mosquitto_pub", *tls, "-t", topic, "-q", str(qos), "-l",
-                              "-i", f"bench-pub-{i}-{uuid.uuid4().hex[:6]}"],
-                             stdin=open(lines), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for i in range(publishers)]
-    received = 0
-    last = started
-    for _unused in sub.stdout:
-        received += 1
-        last = time.monotonic()
-    sub.wait(timeout + 10)
-    for p in pubs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    os.unlink(lines)
-    seconds = max(last - started, 1e-6)
-    return received / seconds, received, total, seconds
-
-
-def median_run(runs):
-    """The run with the median rate of a list of throughput() results (the middle one for an odd count)."""
-    return sorted(runs, key=lambda r: r[0])[len(runs) // 2]
-
-
-# --- latency --------------------------------------------------------------------------------------------
-
-def latency(pub_host, sub_host, count, rate=200.0, qos=1):
-    """End-to-end latency (ms) of `count` QoS 1 messages from a publisher on pub_host to a subscriber on
-    sub_host, both on this machine (one clock)."""
-    topic = f"bench/lat/{uuid.uuid4().hex[:8]}"
-    sub = Client(sub_host, PORT, str(CAFILE), **credentials()).connect()
-    samples = []
-    lock = threading.Lock()
-
-    warm = []
-
-    def on_message(_c, _u, msg):
-        now = time.perf_counter_ns()
-        tag, sent = msg.payload.decode().split(":", 1)
-        with lock:
-            (warm if tag == "w" else samples).append((now - int(sent)) / 1e6)
-
-    sub.mqtt.on_message = on_message
-    sub.subscribe(topic, qos=qos)
-    pub = Client(pub_host, PORT, str(CAFILE), **credentials()).connect()
-    try:
-        # Warm up until the path (maybe a bridge) delivers.
-        wait_until(lambda: (pub.mqtt.publish(topic, f"w:{time.perf_counter_ns()}", qos=qos) and False) or warm,
-                   30, interval=0.2)
-        for i in range(count):
-            pub.mqtt.publish(topic, f"{i}:{time.perf_counter_ns()}", qos=qos)
-            time.sleep(1.0 / rate)
-        wait_until(lambda: len(samples) >= count, 30)
-    finally:
-        pub.close()
-        sub.close()
-    return sorted(samples)
-
-
-def pct(values, p):
-    if not values:
-        return float("nan")
-    k = max(0, min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1)))))
-    return values[k]
-
-
-# --- bridge master restart window ---------------------------------------------------------------------
-
-BRIDGE = lab.BRIDGE
-
-
-def bridge_restart_window(repetitions):
-    """Seconds from `systemctl restart mosquitto` on the bridge master until a message published on broker 1
-    reaches a subscriber on broker 2 again (the window in which cross-broker delivery waits in queues)."""
-    b1, b2 = list(BROKERS.values())[:2]
-    topic = f"bench/window/{uuid.uuid4().hex[:8]}"
-    sub = Client(b2, PORT, str(CAFILE), **credentials()).connect().subscribe(topic + "/#", qos=1)
-    pub = Client(b1, PORT, str(CAFILE), **credentials()).connect()
-    windows = []
-    try:
-        for rep in range(repetitions):
-            time.sleep(2)
-            started = time.monotonic()
-            proc = run(["docker", "exec", BRIDGE[0], "systemctl", "restart", "mosquitto"])
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr)
-            n = 0
-            deadline = started + 60
-            probe = f"{topic}/r{rep}"
-            while time.monotonic() < deadline:
-                pub.mqtt.publish(probe, str(n), qos=0)
-                n += 1
-                if wait_until(lambda: sub.received(probe), 0.05, interval=0.01):
-                    break
-            windows.append(time.monotonic() - started)
-    finally:
-        pub.close()
-        sub.close()
-    return windows
-
-
-# --- ansible --------------------------------------------------------------------------------------------
-
-def ansible_figures():
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
-    out = {}
-    run([str(ROOT / "scripts" / "lab.sh"), "down"])
-    started = time.monotonic()
-    proc = run([str(ROOT / "scripts" / "lab.sh"), "up"], env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError("lab up failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])
-    out["lab up (containers, site.yml, smoke check)"] = time.monotonic() - started
-    match = re.search(r"site.yml took (\d+) s", proc.stderr + proc.stdout)
-    if match:
-        out["site.yml, fresh, 5 hosts"] = float(match.group(1))
-    started = time.monotonic()
-    proc = run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / "site.yml")],
-               env=env, cwd=ROOT)
-    out["site.yml, re-run (changed=0)"] = time.monotonic() - started
-    changed = re.findall(r"changed=(\d+)", proc.stdout)
-    out["__rerun_changed"] = sum(int(c) for c in changed)
-    return out
-
-
-# --- report ---------------------------------------------------------------------------------------------
-
-def plot_throughput(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [r["label"] for r in rows]
-    direct = [r["direct"] for r in rows]
-    vip = [r["vip"] for r in rows]
-    x = range(len(rows))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.bar([i - 0.2 for i in x], direct, width=0.4, label="direct to one broker (the limit)")
-    ax.bar([i + 0.2 for i in x], vip, width=0.4, label="through the VIP (nginx)")
-    for i, r in enumerate(rows):
-        ax.text(i + 0.2, r["vip"], f"{r['vip'] / r['direct']:.2f}x", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(list(x), labels)
-    ax.set_ylabel("messages / s delivered")
-    ax.set_title("Throughput: VIP vs direct broker (same run)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_latency(results, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    names = list(results)
-    ax.boxplot([results[n] for n in names], showfliers=False)
-    ax.set_xticks(range(1, len(names) + 1), names)
-    ax.set_ylabel("end-to-end latency, ms (QoS 1)")
-    ax.set_title("Latency by path (whiskers 1.5 IQR, outliers hidden)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
+SAVED_ANSIBLE = ROOT / "bench" / "ansible-figures.json"
 SECTIONS = ("throughput", "latency", "window", "autosave", "standby", "ramp", "failover", "ansible")
 
 
-def int_list(text):
-    return [int(x) for x in text.split(",") if x.strip()]
+@dataclasses.dataclass
+class Run:
+    """What the sections of one run share: the options, where the report and its plots go, the Ansible figures."""
+
+    args: argparse.Namespace
+    output: pathlib.Path
+    plots: pathlib.Path
+    ansible: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args):
+        output = pathlib.Path(args.output).resolve()
+        default = output == (ROOT / "BENCHMARKS.md").resolve()
+        plots = pathlib.Path(args.plots).resolve() if args.plots else (
+            PLOTS if default else output.parent / f"{output.stem}-plots")
+        return cls(args, output, plots)
+
+    @property
+    def only(self):
+        return self.args.sections
+
+    @property
+    def quick(self):
+        return self.args.quick
+
+    @property
+    def ramp_steps(self):
+        return self.args.ramp or ([1000, 3000] if self.quick else [10000, 25000, 50000])
+
+    @property
+    def failover_reps(self):
+        return self.args.failover_reps or (1 if self.quick else 5)
+
+    @property
+    def ansible_file(self):
+        """Where this run's Ansible figures are kept. For `--no-ansible` runs only from runs that write the default
+        output; others keep theirs next to their plots, so a smoke run never replaces the committed figures."""
+        return SAVED_ANSIBLE if self.output == (ROOT / "BENCHMARKS.md").resolve() else self.plots / "ansible-figures.json"
+
+    def link(self, name):
+        """The path of a plot as the report links it."""
+        return os.path.relpath(self.plots / name, self.output.parent)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (a smoke-size benchmark; ramp 1000,3000 and 1 failover repetition "
@@ -290,81 +127,78 @@ def main(argv=None):
     parser.add_argument("--ansible-add-broker", action="store_true",
                         help="time add_broker.yml for 2 spare broker containers (removed again afterwards)")
     args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {','.join(SECTIONS)}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     # A TERM (e.g. from timeout) unwinds like an exception, so the ramp removes its addresses and closes its
     # connections, and a VRRP 3 run restores the lab's settings.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(only) - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown sections {sorted(unknown)}; choose from {','.join(SECTIONS)}")
-    output = pathlib.Path(args.output).resolve()
-    default_output = output == (ROOT / "BENCHMARKS.md").resolve()
-    plots = pathlib.Path(args.plots).resolve() if args.plots else (
-        PLOTS if default_output else output.parent / f"{output.stem}-plots")
-    plots.mkdir(parents=True, exist_ok=True)
-    ramp_steps = args.ramp or ([1000, 3000] if args.quick else [10000, 25000, 50000])
-    failover_reps = args.failover_reps or (1 if args.quick else 5)
-
-    def link(name):
-        return os.path.relpath(plots / name, output.parent)
-
-    if {"throughput", "latency"} & set(only):
+    bench = Run.from_args(args)
+    bench.plots.mkdir(parents=True, exist_ok=True)
+    if {"throughput", "latency"} & set(bench.only):
         for tool in ("mosquitto_pub", "mosquitto_sub"):
             if not shutil.which(tool):
                 sys.exit(f"{tool} is missing: apt-get install mosquitto-clients")
-
-    saved = ROOT / "bench" / "ansible-figures.json"
-    # Figures are kept for `--no-ansible` runs only from runs that write the default output; others keep theirs
-    # next to their plots, so a smoke run never replaces the committed figures.
-    keep = saved if default_output else plots / "ansible-figures.json"
-    ansible = {}
-    if "ansible" in only:
-        if args.no_ansible:
-            ansible = json.loads(saved.read_text()) if saved.exists() else {}
-        else:
-            ansible = ansible_figures()
-            ansible["__measured"] = datetime.date.today().isoformat()
-            keep.write_text(json.dumps(ansible, indent=1) + "\n")
+    bench.ansible = ansible_inputs(bench)  # first: measuring them rebuilds the lab
     if not CAFILE.exists():
         sys.exit("the lab is not up: make lab")
+    sections = {name: SECTION_RUNNERS[name](bench) for name in SECTIONS if name in bench.only}
+    write_benchmarks(bench, sections)
+    print(f"wrote {bench.output} and {bench.plots}/*.png")
+    return 0
 
-    sections = {}
-    commands = f"python bench/run.py{' --quick' if args.quick else ''}{' --no-ansible' if args.no_ansible else ''}"
+
+def int_list(text):
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def ansible_inputs(bench):
+    """The Ansible figures of the ansible section: measured now (the lab is taken down and brought up again), or
+    with --no-ansible the saved ones; none when the section is not run."""
+    if "ansible" not in bench.only:
+        return {}
+    if bench.args.no_ansible:
+        return json.loads(SAVED_ANSIBLE.read_text()) if SAVED_ANSIBLE.exists() else {}
+    figures = ansible_figures()
+    figures["__measured"] = datetime.date.today().isoformat()
+    bench.ansible_file.write_text(json.dumps(figures, indent=1) + "\n")
+    return figures
+
+
+def add_broker_figures(bench):
+    """With --ansible-add-broker: time add_broker.yml and remove_broker.yml into the Ansible figures, and keep them."""
+    import addbroker  # noqa: PLC0415
+
+    bench.ansible.update(addbroker.measure(log=print))
+    bench.ansible["__add_broker_measured"] = datetime.date.today().isoformat()
+    bench.ansible_file.write_text(json.dumps(bench.ansible, indent=1) + "\n")
+
+
+def rerun_command(args):
+    """The command line of this run, as each section's provenance line gives it (to measure it again alone)."""
+    command = f"python bench/run.py{' --quick' if args.quick else ''}{' --no-ansible' if args.no_ansible else ''}"
     if args.only != ",".join(SECTIONS):
-        commands += f" --only {','.join(only)}"
+        command += f" --only {','.join(args.sections)}"
     for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
                         ("--failover-faults", args.failover_faults)):
         if value:
-            commands += f" {flag} {value}"
-    commands += "".join(f" {flag}" for flag, on in (("--failover-vrrp3", args.failover_vrrp3),
-                                                    ("--ansible-add-broker", args.ansible_add_broker)) if on)
+            command += f" {flag} {value}"
+    command += "".join(f" {flag}" for flag, on in (("--failover-vrrp3", args.failover_vrrp3),
+                                                   ("--ansible-add-broker", args.ansible_add_broker)) if on)
+    return command
 
-    if "throughput" in only:
-        sections["throughput"] = throughput_section(args.quick, plots, link)
-    if "latency" in only:
-        sections["latency"] = latency_section(args.quick, plots, link)
-    if "window" in only:
-        sections["window"] = window_section(args.quick)
-    if "autosave" in only:
-        sections["autosave"] = autosave_section(args.quick)
-    if "standby" in only:
-        sections["standby"] = standby_section(args.quick, failover_reps)
-    if "ramp" in only:
-        sections["ramp"] = ramp_section(args, ramp_steps, plots, link)
-    if "failover" in only:
-        sections["failover"] = failover_section(args, failover_reps, plots, link)
-    if "ansible" in only:
-        if args.ansible_add_broker:
-            import addbroker  # noqa: PLC0415
 
-            figures = addbroker.measure(log=print)
-            ansible.update(figures)
-            ansible["__add_broker_measured"] = datetime.date.today().isoformat()
-            keep.write_text(json.dumps(ansible, indent=1) + "\n")
-        sections["ansible"] = ansible_section(ansible)
-
-    provenance = f"Measured {datetime.date.today().isoformat()}{commit_note()} by `{commands}`."
-    kept = {} if set(only) == set(SECTIONS) else earlier_sections(output)
+def write_benchmarks(bench, sections):
+    """BENCHMARKS.md: the header, the sections measured now (with their provenance) and the others kept from the
+    previous file, in SECTIONS order, then what was not measured."""
+    provenance = f"Measured {datetime.date.today().isoformat()}{commit_note()} by `{rerun_command(bench.args)}`."
+    kept = {} if set(bench.only) == set(SECTIONS) else earlier_sections(bench.output)
     cpu = platform.processor() or platform.machine()
     lines = [
         "# Benchmarks",
@@ -378,7 +212,7 @@ def main(argv=None):
         "",
     ]
     for name in SECTIONS:
-        if name in sections:
+        if sections.get(name):  # the ansible section is empty without figures
             lines += section_with_provenance(sections[name], provenance)
         elif name in kept:
             lines += kept[name]
@@ -387,14 +221,12 @@ def main(argv=None):
         missing.append("- Concurrent connections held through the VIP: not run (`--only` without ramp).")
     if "failover" not in sections and "failover" not in kept:
         missing.append("- Failover figures: not run (`--only` without failover).")
-    if "ansible" in sections and not any(k.startswith("add_broker") for k in ansible):
+    if "ansible" in sections and not any(k.startswith("add_broker") for k in bench.ansible):
         missing.append("- add-broker of 2 brokers: not measured in this run (`--ansible-add-broker`); the `scale_out` "
                        "molecule scenario prints its own figure.")
     if missing:
         lines += ["## Not measured", "", *missing, ""]
-    output.write_text("\n".join(lines))
-    print(f"wrote {output} and {plots}/*.png")
-    return 0
+    bench.output.write_text("\n".join(lines))
 
 
 # Each section of BENCHMARKS.md starts with its heading and a provenance line (when, at which commit, by which
@@ -449,12 +281,14 @@ def earlier_sections(path):
     return out
 
 
-def throughput_section(quick, plots, link):
+# --- sections: each measures and returns its lines of BENCHMARKS.md ---------------------------------------
+
+def throughput_section(bench):
     # 4 x 20000 stays below broker_max_queued_messages (100000): a QoS 1 subscriber that falls behind loses
     # nothing to queue overflow, so the figure is throughput, not drops.
-    per_pub = 5000 if quick else 20000
+    per_pub = 5000 if bench.quick else 20000
     publishers = 4
-    reps = 1 if quick else 3
+    reps = 1 if bench.quick else 3
     direct_host = next(iter(BROKERS.values()))
     tp_rows = []
     for qos in (0, 1):
@@ -462,11 +296,11 @@ def throughput_section(quick, plots, link):
         for _unused in range(reps):  # alternate, so drift on a noisy machine hits both sides alike
             ds.append(throughput(direct_host, qos, publishers, per_pub))
             vs.append(throughput(VIP, qos, publishers, per_pub))
-        d, v = median_run(ds), median_run(vs)
-        tp_rows.append({"label": f"QoS {qos}", "qos": qos, "direct": d[0], "vip": v[0], "d": d, "v": v,
-                        "all_d": [r[0] for r in ds], "all_v": [r[0] for r in vs]})
-        print(f"throughput QoS {qos}: direct {[round(r[0]) for r in ds]} msg/s, VIP {[round(r[0]) for r in vs]} msg/s")
-    plot_throughput(tp_rows, plots / "throughput.png")
+        d, v = median_run(ds, RATE), median_run(vs, RATE)
+        tp_rows.append({"label": f"QoS {qos}", "qos": qos, "direct": d.rate, "vip": v.rate, "d": d, "v": v,
+                        "all_d": [r.rate for r in ds], "all_v": [r.rate for r in vs]})
+        print(f"throughput QoS {qos}: direct {[round(r.rate) for r in ds]} msg/s, VIP {[round(r.rate) for r in vs]} msg/s")
+    plot_throughput(tp_rows, bench.plots / "throughput.png")
     lines = [
         "## Throughput: through the VIP vs straight to one broker",
         "",
@@ -496,22 +330,22 @@ def throughput_section(quick, plots, link):
             "relaying the clients' many small TLS records in larger TCP segments (fewer reads at the broker). What",
             "the figure does show: the extra hop through nginx costs no throughput at this scale.",
         ]
-    lines += ["", f"![throughput]({link('throughput.png')})", ""]
+    lines += ["", f"![throughput]({bench.link('throughput.png')})", ""]
     return lines
 
 
-def latency_section(quick, plots, link):
-    count = 300 if quick else 2000
+def latency_section(bench):
+    count = 300 if bench.quick else 2000
     b1, b2 = list(BROKERS.values())[:2]
     lat = {
         "same broker": latency(b1, b1, count),
         "across brokers\n(bridge master)": latency(b1, b2, count),
         "through the VIP": latency(VIP, VIP, count),
     }
-    for name, values in lat.items():
-        print(f"latency {name!r}: n={len(values)} p50 {pct(values, 50):.2f} p95 {pct(values, 95):.2f} "
-              f"p99 {pct(values, 99):.2f} ms")
-    plot_latency(lat, plots / "latency.png")
+    percentiles = {name: [percentile(values, p) for p in (50, 95, 99)] for name, values in lat.items()}
+    for name, (p50, p95, p99) in percentiles.items():
+        print(f"latency {name!r}: n={len(lat[name])} p50 {p50:.2f} p95 {p95:.2f} p99 {p99:.2f} ms")
+    plot_latency(lat, bench.plots / "latency.png")
     lines = [
         "## End-to-end latency (QoS 1)",
         "",
@@ -522,16 +356,17 @@ def latency_section(quick, plots, link):
         "| path | n | p50 (ms) | p95 (ms) | p99 (ms) | p50 / same broker |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    base = pct(lat["same broker"], 50)
-    for name, values in lat.items():
-        lines.append(f"| {name.replace(chr(10), ' ')} | {len(values)} | {pct(values, 50):.2f} | {pct(values, 95):.2f} | "
-                     f"{pct(values, 99):.2f} | {pct(values, 50) / base:.2f} |")
-    lines += ["", f"![latency]({link('latency.png')})", ""]
+    base = percentiles["same broker"][0]
+    for name, (p50, p95, p99) in percentiles.items():
+        lines.append(f"| {name.replace(chr(10), ' ')} | {len(lat[name])} | {p50:.2f} | {p95:.2f} | {p99:.2f} | "
+                     f"{p50 / base:.2f} |")
+    lines += ["", f"![latency]({bench.link('latency.png')})", ""]
     return lines
 
 
-def window_section(quick):
-    windows = bridge_restart_window(3 if quick else 5)
+def window_section(bench):
+    windows = bridge_restart_window(3 if bench.quick else 5)
+    median, longest = median_max(windows)
     print(f"bridge master restart window: {', '.join(f'{w:.2f}' for w in windows)} s")
     return [
         "## Bridge master restart window",
@@ -543,7 +378,7 @@ def window_section(quick):
         "",
         "| repetitions | median (s) | max (s) | all (s) |",
         "| ---: | ---: | ---: | --- |",
-        f"| {len(windows)} | {statistics.median(windows):.2f} | {max(windows):.2f} | "
+        f"| {len(windows)} | {median:.2f} | {longest:.2f} | "
         f"{', '.join(f'{w:.2f}' for w in windows)} |",
         "",
     ]
@@ -560,8 +395,8 @@ def set_bridge_autosave_on_changes(on):
         raise RuntimeError(f"could not set autosave_on_changes {value} on {BRIDGE[0]}: {proc.stderr or proc.stdout}")
     b1, b2 = list(BROKERS.values())[:2]
     topic = f"bench/autosave/{uuid.uuid4().hex[:8]}"
-    sub = Client(b2, PORT, str(CAFILE), **credentials()).connect().subscribe(topic, qos=1)
-    pub = Client(b1, PORT, str(CAFILE), **credentials()).connect()
+    sub = client(b2).subscribe(topic, qos=1)
+    pub = client(b1)
     try:
         wait_for_bridging(pub, [sub], topic, timeout=60)  # raises TimeoutError when it does not resume
     finally:
@@ -569,10 +404,10 @@ def set_bridge_autosave_on_changes(on):
         sub.close()
 
 
-def autosave_section(quick):
+def autosave_section(bench):
     """Cross-broker QoS 1 throughput with the bridge master saving its database on every change
     (autosave_on_changes, autosave_interval 1) next to the default (a save every second)."""
-    per_pub, publishers, reps = (2000, 4, 1) if quick else (5000, 4, 3)
+    per_pub, publishers, reps = (2000, 4, 1) if bench.quick else (5000, 4, 3)
     b1, b2 = list(BROKERS.values())[:2]
     results = {False: [], True: []}
     configured = run(["docker", "exec", BRIDGE[0], "grep", "-qx", "autosave_on_changes true",
@@ -584,9 +419,9 @@ def autosave_section(quick):
                 results[on].append(throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2))
     finally:
         set_bridge_autosave_on_changes(configured)
-    base, each = median_run(results[False]), median_run(results[True])
-    print(f"autosave: every second {[round(r[0]) for r in results[False]]} msg/s, "
-          f"on every change {[round(r[0]) for r in results[True]]} msg/s")
+    base, each = median_run(results[False], RATE), median_run(results[True], RATE)
+    print(f"autosave: every second {[round(r.rate) for r in results[False]]} msg/s, "
+          f"on every change {[round(r.rate) for r in results[True]]} msg/s")
     return [
         "## Saving on every change",
         "",
@@ -600,10 +435,10 @@ def autosave_section(quick):
         "",
         "| bridge master saves | cross-broker QoS 1 (msg/s) | ratio | all (msg/s) | delivered |",
         "| --- | ---: | ---: | --- | --- |",
-        f"| every second (default) | {base[0]:.0f} | 1.00 | {', '.join(f'{r[0]:.0f}' for r in results[False])} | "
-        f"{base[1]}/{base[2]} |",
-        f"| on every change | {each[0]:.0f} | {each[0] / base[0]:.2f} | "
-        f"{', '.join(f'{r[0]:.0f}' for r in results[True])} | {each[1]}/{each[2]} |",
+        f"| every second (default) | {base.rate:.0f} | 1.00 | {', '.join(f'{r.rate:.0f}' for r in results[False])} | "
+        f"{base.received}/{base.sent} |",
+        f"| on every change | {each.rate:.0f} | {each.rate / base.rate:.2f} | "
+        f"{', '.join(f'{r.rate:.0f}' for r in results[True])} | {each.received}/{each.sent} |",
         "",
         "Every save writes and fsyncs the whole database, so the cost grows with the queues it holds. The default",
         "stays a save per second; a cluster whose message rate is far below the figure above can set",
@@ -612,36 +447,37 @@ def autosave_section(quick):
     ]
 
 
-def standby_section(quick, repetitions):
+def standby_section(bench):
     """Throughput with one bridge master and with a pair, and the takeover after the active node is killed."""
     import standby  # noqa: PLC0415
 
-    runs, per_pub, publishers = (1, 2000, 4) if quick else (3, 5000, 4)
-    figures = standby.measure(throughput, median_run, repetitions=repetitions, runs=runs, per_pub=per_pub,
+    runs, per_pub, publishers = (1, 2000, 4) if bench.quick else (3, 5000, 4)
+    figures = standby.measure(throughput, repetitions=bench.failover_reps, runs=runs, per_pub=per_pub,
                               publishers=publishers)
     return standby.section(figures, runs, per_pub, publishers)
 
 
-def ramp_section(args, steps, plots, link):
+def ramp_section(bench):
     import failover  # noqa: PLC0415
     import ramp  # noqa: PLC0415
 
-    lab = failover.load_lab()
-    result = ramp.Ramp(lab, steps, workers=args.ramp_workers, sources=args.ramp_sources,
+    args = bench.args
+    result = ramp.Ramp(failover.load_lab(), bench.ramp_steps, workers=args.ramp_workers, sources=args.ramp_sources,
                        keepalive=args.ramp_keepalive, step_timeout=args.ramp_step_timeout,
                        hold=args.ramp_hold, concurrency=args.ramp_concurrency).run()
-    (plots / "ramp.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    path = plots / "connections.png"
+    (bench.plots / "ramp.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    path = bench.plots / "connections.png"
     plotted = ramp.plot(result, path)
-    return ramp.section(result, link(path.name) if plotted else None)
+    return ramp.section(result, bench.link(path.name) if plotted else None)
 
 
-def failover_section(args, reps, plots, link):
+def failover_section(bench):
     import failover  # noqa: PLC0415
     from faults import FAULTS, STANDBY_FAULTS  # noqa: PLC0415
 
-    lab = failover.load_lab()
-    standby = len(lab.bridge) > 1
+    args, reps = bench.args, bench.failover_reps
+    cluster = failover.load_lab()
+    standby = len(cluster.bridge) > 1
     faults = ([f.strip() for f in args.failover_faults.split(",")] if args.failover_faults
               else [f for f in FAULTS if standby or f not in STANDBY_FAULTS])
     unknown = set(faults) - set(FAULTS)
@@ -649,40 +485,42 @@ def failover_section(args, reps, plots, link):
         sys.exit(f"unknown faults {sorted(unknown)}; choose from {','.join(FAULTS)}")
     series = []
     raw = {}
-    settings = failover.vrrp_settings(lab)
-    label = (f"the lab as configured: VRRP {settings['vrrp_version']}, advert_int {settings['advert_int']}, "
-             f"{'unicast' if settings['unicast'] else 'multicast'}")
-    results = failover.run_series(lab, reps, faults, time_limit=args.failover_time_limit)
-    series.append((label, failover.summary(results)))
-    raw[label] = {f: [r.as_dict() for r in rs] for f, rs in results.items()}
+
+    def measure(cluster, label):
+        """One series of the faults on the lab as it is configured now, under `label`."""
+        settings = failover.vrrp_settings(cluster)
+        label = label.format(f"VRRP {settings['vrrp_version']}, advert_int {settings['advert_int']}, "
+                             f"{'unicast' if settings['unicast'] else 'multicast'}")
+        results = failover.run_series(cluster, reps, faults, time_limit=args.failover_time_limit)
+        series.append((label, failover.summary(results)))
+        raw[label] = {f: [r.as_dict() for r in rs] for f, rs in results.items()}
+
+    measure(cluster, "the lab as configured: {}")
     if args.failover_vrrp3:
         extra = ["-e", "vip_vrrp_version=3", "-e", "vip_advert_int=0.25", "-e", "vip_unicast=true"]
         try:
             site(extra)
-            lab = failover.load_lab()
-            settings3 = failover.vrrp_settings(lab)
-            label3 = (f"VRRP {settings3['vrrp_version']}, advert_int {settings3['advert_int']}, "
-                      f"{'unicast' if settings3['unicast'] else 'multicast'} (site.yml -e {' '.join(extra[1::2])}; "
-                      "the `failover` scenario's settings)")
-            results3 = failover.run_series(lab, reps, faults, time_limit=args.failover_time_limit)
-            series.append((label3, failover.summary(results3)))
-            raw[label3] = {f: [r.as_dict() for r in rs] for f, rs in results3.items()}
+            measure(failover.load_lab(),
+                    f"{{}} (site.yml -e {' '.join(extra[1::2])}; the `failover` scenario's settings)")
         finally:
             site([])  # back to the lab's own settings
-    (plots / "failover.json").write_text(json.dumps(raw, indent=1) + "\n")
-    path = plots / "failover.png"
+    (bench.plots / "failover.json").write_text(json.dumps(raw, indent=1) + "\n")
+    path = bench.plots / "failover.png"
     failover.plot(series, path)
-    return failover.section(series, reps, link(path.name))
+    return failover.section(series, reps, bench.link(path.name))
 
 
 def site(extra):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"))
-    started = time.monotonic()
-    proc = run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY),
-                str(ROOT / "playbooks" / "site.yml"), *extra], env=env, cwd=ROOT, timeout=1800)
-    if proc.returncode != 0:
-        raise RuntimeError(f"site.yml {' '.join(extra)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
-    print(f"site.yml {' '.join(extra)} took {time.monotonic() - started:.0f} s")
+    """site.yml on the lab with extra arguments (e.g. -e name=value)."""
+    seconds, _changed = lab.playbook("site.yml", lab.INVENTORY, *extra)
+    print(f"site.yml {' '.join(extra)} took {seconds:.0f} s")
+
+
+def ansible_runner(bench):
+    """The ansible section: the figures measured before the other sections, and add_broker.yml's if asked for."""
+    if bench.args.ansible_add_broker:
+        add_broker_figures(bench)
+    return ansible_section(bench.ansible)
 
 
 def ansible_section(ansible):
@@ -704,6 +542,204 @@ def ansible_section(ansible):
                      "broker containers started for it (bench/addbroker.py); " + ansible.get("__add_broker_note", ""))
     lines.append("")
     return lines
+
+
+SECTION_RUNNERS = {
+    "throughput": throughput_section,
+    "latency": latency_section,
+    "window": window_section,
+    "autosave": autosave_section,
+    "standby": standby_section,
+    "ramp": ramp_section,
+    "failover": failover_section,
+    "ansible": ansible_runner,
+}
+
+
+# --- measurements -----------------------------------------------------------------------------------------
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+
+
+def client(host):
+    """An MQTT client of the lab's user, connected to host:PORT with TLS."""
+    return Client(host, PORT, str(CAFILE), **lab.credentials()).connect()
+
+
+class Throughput(typing.NamedTuple):
+    """One throughput() run: messages/s delivered, messages received and sent, seconds."""
+
+    rate: float
+    received: int
+    sent: int
+    seconds: float
+
+
+RATE = operator.attrgetter("rate")  # the key of the median run
+
+
+def throughput(host, qos, publishers, per_publisher, payload=64, timeout=60, sub_host=None):
+    """Messages/s delivered to one subscriber on `sub_host` (default `host`) from `publishers` mosquitto_pub
+    processes on `host`.
+
+    Publisher and subscriber both use `host` (one broker, or the VIP, which leads every connection from this
+    machine to the same broker) unless sub_host is another broker."""
+    total = publishers * per_publisher
+    topic = f"bench/tp/{uuid.uuid4().hex[:8]}"
+    user = lab.credentials()
+    login = ["-p", str(PORT), "--cafile", str(CAFILE), "-u", user["username"], "-P", user["password"]]
+    tls = ["-h", host, *login]
+    sub_tls = ["-h", sub_host or host, *login]
+    body = ("x" * payload + "\n") * per_publisher
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write(body)
+        lines = handle.name
+    sub = subprocess.Popen(["mosquitto_sub", *sub_tls, "-t", topic, "-q", str(qos), "-C", str(total),
+                            "-W", str(timeout), "-i", f"bench-sub-{uuid.uuid4().hex[:6]}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(1.0)  # subscribed before the first message
+    started = time.monotonic()
+    pubs = [subprocess.Popen(["mosquitto_pub", *tls, "-t", topic, "-q", str(qos), "-l",
+                              "-i", f"bench-pub-{i}-{uuid.uuid4().hex[:6]}"],
+                             stdin=open(lines), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i in range(publishers)]
+    received = 0
+    last = started
+    for _unused in sub.stdout:
+        received += 1
+        last = time.monotonic()
+    sub.wait(timeout + 10)
+    for p in pubs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    os.unlink(lines)
+    seconds = max(last - started, 1e-6)
+    return Throughput(received / seconds, received, total, seconds)
+
+
+def latency(pub_host, sub_host, count, rate=200.0, qos=1):
+    """End-to-end latency (ms) of `count` QoS 1 messages from a publisher on pub_host to a subscriber on
+    sub_host, both on this machine (one clock)."""
+    topic = f"bench/lat/{uuid.uuid4().hex[:8]}"
+    sub = client(sub_host)
+    samples = []
+    lock = threading.Lock()
+
+    warm = []
+
+    def on_message(_c, _u, msg):
+        now = time.perf_counter_ns()
+        tag, sent = msg.payload.decode().split(":", 1)
+        with lock:
+            (warm if tag == "w" else samples).append((now - int(sent)) / 1e6)
+
+    sub.mqtt.on_message = on_message
+    sub.subscribe(topic, qos=qos)
+    pub = client(pub_host)
+    try:
+        # Warm up until the path (maybe a bridge) delivers.
+        wait_until(lambda: (pub.mqtt.publish(topic, f"w:{time.perf_counter_ns()}", qos=qos) and False) or warm,
+                   30, interval=0.2)
+        for i in range(count):
+            pub.mqtt.publish(topic, f"{i}:{time.perf_counter_ns()}", qos=qos)
+            time.sleep(1.0 / rate)
+        wait_until(lambda: len(samples) >= count, 30)
+    finally:
+        pub.close()
+        sub.close()
+    return sorted(samples)
+
+
+def bridge_restart_window(repetitions):
+    """Seconds from `systemctl restart mosquitto` on the bridge master until a message published on broker 1
+    reaches a subscriber on broker 2 again (the window in which cross-broker delivery waits in queues)."""
+    b1, b2 = list(BROKERS.values())[:2]
+    topic = f"bench/window/{uuid.uuid4().hex[:8]}"
+    sub = client(b2).subscribe(topic + "/#", qos=1)
+    pub = client(b1)
+    windows = []
+    try:
+        for rep in range(repetitions):
+            time.sleep(2)
+            started = time.monotonic()
+            proc = run(["docker", "exec", BRIDGE[0], "systemctl", "restart", "mosquitto"])
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr)
+            n = 0
+            deadline = started + 60
+            probe = f"{topic}/r{rep}"
+            while time.monotonic() < deadline:
+                pub.mqtt.publish(probe, str(n), qos=0)
+                n += 1
+                if wait_until(lambda: sub.received(probe), 0.05, interval=0.01):
+                    break
+            windows.append(time.monotonic() - started)
+    finally:
+        pub.close()
+        sub.close()
+    return windows
+
+
+def ansible_figures():
+    _argv, env = lab.playbook_command("site.yml")
+    out = {}
+    run([str(ROOT / "scripts" / "lab.sh"), "down"])
+    started = time.monotonic()
+    proc = run([str(ROOT / "scripts" / "lab.sh"), "up"], env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError("lab up failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])
+    out["lab up (containers, site.yml, smoke check)"] = time.monotonic() - started
+    match = re.search(r"site.yml took (\d+) s", proc.stderr + proc.stdout)
+    if match:
+        out["site.yml, fresh, 5 hosts"] = float(match.group(1))
+    out["site.yml, re-run (changed=0)"], out["__rerun_changed"] = lab.playbook("site.yml")
+    return out
+
+
+# --- plots ------------------------------------------------------------------------------------------------
+
+def plot_throughput(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [r["label"] for r in rows]
+    direct = [r["direct"] for r in rows]
+    vip = [r["vip"] for r in rows]
+    x = range(len(rows))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar([i - 0.2 for i in x], direct, width=0.4, label="direct to one broker (the limit)")
+    ax.bar([i + 0.2 for i in x], vip, width=0.4, label="through the VIP (nginx)")
+    for i, r in enumerate(rows):
+        ax.text(i + 0.2, r["vip"], f"{r['vip'] / r['direct']:.2f}x", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(list(x), labels)
+    ax.set_ylabel("messages / s delivered")
+    ax.set_title("Throughput: VIP vs direct broker (same run)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = list(results)
+    ax.boxplot([results[n] for n in names], showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.set_ylabel("end-to-end latency, ms (QoS 1)")
+    ax.set_title("Latency by path (whiskers 1.5 IQR, outliers hidden)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

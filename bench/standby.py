@@ -13,25 +13,26 @@ pair, then the time until cross-broker delivery is back after the active bridge 
 
 from __future__ import annotations
 
+import operator
 import pathlib
 import shutil
-import statistics
 import tempfile
 
 import addbroker
 import failover
 import lab
+from stats import median_max, median_run
 
 SPARE = lab.SPARE_BRIDGE
 LAB_BRIDGE = lab.BRIDGE[0]
 
 
-def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publishers=4, log=print):
-    """Returns a dict of the figures; throughput and median_run are bench/run.py's."""
+def measure(throughput, repetitions=5, runs=3, per_pub=5000, publishers=4, log=print):
+    """Returns a dict of the figures; throughput is bench/run.py's."""
     from faults import Rig, inject  # noqa: PLC0415
 
-    lab = failover.load_lab()
-    b1, b2 = list(lab.brokers.values())[:2]
+    cluster = failover.load_lab()
+    b1, b2 = list(cluster.brokers.values())[:2]
 
     def cross():
         results = [throughput(b1, 1, publishers, per_pub, timeout=120, sub_host=b2) for _unused in range(runs)]
@@ -43,11 +44,11 @@ def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publish
     try:
         addbroker.start_spare(*SPARE, addbroker._image())
         pair = addbroker.inventory(tmp / "pair", {"bridge": [LAB_BRIDGE, SPARE[0]]})
-        seconds, _unused = addbroker.playbook("site.yml", pair)
+        seconds, _unused = lab.playbook("site.yml", pair)
         log(f"standby: site.yml made {LAB_BRIDGE} and {SPARE[0]} a pair in {seconds:.0f} s")
         out["pair_site_s"] = seconds
-        lab.bridge = {LAB_BRIDGE: lab.bridge[LAB_BRIDGE], SPARE[0]: failover.docker_address(SPARE[0])}
-        rig = Rig(lab, health_port=lab.health_port)
+        cluster.bridge = {LAB_BRIDGE: cluster.bridge[LAB_BRIDGE], SPARE[0]: failover.docker_address(SPARE[0])}
+        rig = Rig(cluster, health_port=cluster.health_port)
         if not rig.settled(120):
             raise RuntimeError("the lab did not settle with the bridge pair")
         out["pair"] = cross()
@@ -60,21 +61,21 @@ def measure(throughput, median_run, repetitions=5, runs=3, per_pub=5000, publish
                 log(f"    {note}")
     finally:
         try:
-            failover.start_stopped(lab, log)
-            seconds, _unused = addbroker.playbook("site.yml", failover.INVENTORY)
+            failover.start_stopped(cluster, log)
+            seconds, _unused = lab.playbook("site.yml")
             log(f"standby: site.yml took the lab back to one bridge master in {seconds:.0f} s")
         finally:
             addbroker._run(["docker", "rm", "-f", SPARE[0]])
             shutil.rmtree(tmp, ignore_errors=True)
-    out["median_run"] = median_run
     return out
 
 
 def section(figures, runs, per_pub, publishers):
-    median_run = figures["median_run"]
-    single, pair = median_run(figures["single"]), median_run(figures["pair"])
+    rate = operator.attrgetter("rate")  # of throughput()'s results
+    single, pair = median_run(figures["single"], rate), median_run(figures["pair"], rate)
     takeovers = figures["takeovers"]
     cross = [r.cross_s for r in takeovers if r.cross_s is not None]
+    cross_median, cross_max = median_max(cross)
     lost = sum(r.lost for r in takeovers)
     acked = sum(r.acked for r in takeovers)
     duplicates = sum(r.duplicates for r in takeovers)
@@ -102,7 +103,7 @@ def section(figures, runs, per_pub, publishers):
         "",
         "| n | median (s) | max (s) | all (s) | anchor | lost | duplicates | rejoined as standby | role moved back |",
         "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
-        f"| {len(takeovers)} | {statistics.median(cross):.2f} | {max(cross):.2f} | "
+        f"| {len(takeovers)} | {cross_median:.2f} | {cross_max:.2f} | "
         f"{', '.join(f'{c:.2f}' for c in cross)} | one bridge master: none until its node is repaired; "
         f"target 5 s | {lost} of {acked} | {duplicates} | {rejoined} of {len(takeovers)} | {moved} |"
         if cross else f"| {len(takeovers)} | n/a | n/a | | | {lost} of {acked} | {duplicates} | {rejoined} | {moved} |",
