@@ -66,6 +66,12 @@ sanity: venv ## ansible-test sanity of the collection (pep8, pylint, validate-mo
 	rm -rf .cache/sanity && mkdir -p $(SANITY_TREE)
 	git ls-files -z --cached --others --exclude-standard | grep -zv '^\.venv$$' \
 	  | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C $(SANITY_TREE) -xf -
+	# ansible-test bootstraps pip into its virtual environments with a get-pip.py it downloads from a host that is
+	# no package registry; a stand-in that uses Python's own ensurepip takes the place of its cached copy.
+	pip=$$($(BIN)/python -c "from types import SimpleNamespace as S; from ansible_test._internal.python_requirements \
+	  import get_venv_packages as g; print(g(S(version='$(SANITY_PYTHON)'))['pip'])"); \
+	cache=$$HOME/.ansible/test/cache/get_pip_$${pip//./_}.py; \
+	[ -s "$$cache" ] || { mkdir -p "$$(dirname "$$cache")" && cp scripts/ansible-test-get-pip.py "$$cache"; }
 	# ansible-test lists the files to test with git: the copy is a repository of its own (the checkout ignores it).
 	cd $(SANITY_TREE) && git init -q && git add -A && ansible-test sanity --venv --python $(SANITY_PYTHON) --color no $(SANITY_ARGS)
 
