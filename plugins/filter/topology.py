@@ -15,7 +15,7 @@ short_description: Derive the cluster topology (broker endpoints, bridge connect
 version_added: 0.1.0
 description:
   - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers),
-    C(host_address), C(group_addresses) and C(outside_subnet). They turn inventory groups and hostvars into the lists that the templates
+    C(host_address), C(group_addresses), C(outside_subnet) and C(pki_files). They turn inventory groups and hostvars into the lists that the templates
     render, so that no template indexes a group by position and scaling out is an inventory change.
   - A host's address is, in this order, its O(address_var) hostvar (default C(cluster_address)),
     the IPv4 address of its default route from gathered facts, or its C(ansible_host) when that is an
@@ -87,6 +87,12 @@ EXAMPLES = r"""
 - name: One host's cluster address
   ansible.builtin.debug:
     msg: "{{ hostvars | mosquitto_ha.cluster.host_address('broker1') }}"
+
+- name: Where a host keeps the cluster CA, its certificate and its key
+  ansible.builtin.debug:
+    msg: "{{ cluster_pki_dir | mosquitto_ha.cluster.pki_files(inventory_hostname) }}"
+  # -> {"ca": "/etc/mosquitto-ha/pki/ca.crt", "cert": "/etc/mosquitto-ha/pki/broker1.crt",
+  #     "key": "/etc/mosquitto-ha/pki/broker1.key"}
 """
 
 RETURN = r"""
@@ -100,6 +106,8 @@ _value:
       C(groups) and C(hostvars)) the addresses of a group's members.
     - C(outside_subnet) (input a list of addresses, then an address and a prefix length) returns the addresses
       that are not in that address's IPv4 network, in input order.
+    - C(pki_files) (input the host PKI directory, then the host's inventory name) returns a dict with the paths
+      C(ca), C(cert) and C(key) that the pki role writes and every daemon reads.
   type: raw
 """
 
@@ -267,6 +275,16 @@ def outside_subnet(addresses, address, prefix):
     return outside
 
 
+def pki_files(pki_dir, host):
+    """The files the pki role writes on ``host``: the cluster CA, the host's certificate and its key."""
+    if not isinstance(pki_dir, str) or not pki_dir.startswith("/"):
+        raise AnsibleFilterError(f"pki_files: the PKI directory must be an absolute path, got {pki_dir!r}")
+    if not isinstance(host, str) or not host or "/" in host:
+        raise AnsibleFilterError(f"pki_files: {host!r} is not an inventory host name")
+    base = pki_dir.rstrip("/")
+    return {"ca": f"{base}/ca.crt", "cert": f"{base}/{host}.crt", "key": f"{base}/{host}.key"}
+
+
 class FilterModule:
     """Cluster topology filters."""
 
@@ -278,4 +296,5 @@ class FilterModule:
             "host_address": host_address,
             "group_addresses": group_addresses,
             "outside_subnet": outside_subnet,
+            "pki_files": pki_files,
         }

@@ -39,7 +39,8 @@ GOOD_VARS = {"cluster_vip": "192.0.2.250"}
 
 # Plays that change hosts; none may start when the preflight refuses.
 CHANGING_PLAYS = ("PLAY [Brokers", "PLAY [Bridge master]", "PLAY [Load balancers", "PLAY [Watchdog",
-                  "PLAY [New brokers", "PLAY [Let the clients", "PLAY [Stop the retired")
+                  "PLAY [New brokers", "PLAY [Let the clients", "PLAY [Stop the retired",
+                  "PLAY [Uninstall the cluster")
 
 
 @dataclasses.dataclass
@@ -488,6 +489,26 @@ CASES = {
     "remove: a host the cluster never provisioned": Case(
         r"broker2 has no bridge connection on bridge1, so it is not a provisioned broker of this cluster",
         playbook="remove_broker.yml", groups=dict(GOOD_GROUPS, brokers=["broker1"], retiring_brokers=["broker2"])),
+    # A run narrowed with --tags or --skip-tags checks everything all the same.
+    "site narrowed to one phase of a role": Case(
+        r"value of broker_tls_version must be one of: tlsv1.2, tlsv1.3, got: tlsv1.1",
+        group_vars=v(broker_tls_version="tlsv1.1"), extra=("--tags", "broker_configure")),
+    "site narrowed to the VIP": Case(r"vip_virtual_router_id must be 1-255 \(got 300\)",
+                                     group_vars=v(vip_virtual_router_id=300), extra=("--tags", "vip_configure")),
+    "site with the roles' checks skipped": Case(
+        r"value of bridge_qos must be one of: 0, 1, 2, got: 3", group_vars=v(bridge_qos=3),
+        extra=("--skip-tags", "cluster_preflight,broker_preflight,bridge_preflight,loadbalancer_preflight,"
+                              "vip_preflight,watchdog_preflight,pki_preflight")),
+    "add narrowed to the load balancers": Case(
+        r"Group 'new_brokers' is empty or missing", playbook="add_broker.yml",
+        extra=("--tags", "loadbalancer_configure"), preflight_seen=False),
+    "remove narrowed to the bridge": Case(
+        r"broker2 are still in the broker, bridge or load balancer group", playbook="remove_broker.yml",
+        groups=dict(GOOD_GROUPS, retiring_brokers=["broker2"]), extra=("--tags", "bridge_configure"),
+        preflight_seen=False),
+    "uninstall narrowed without the confirmation": Case(
+        r"To do that, run it again with -e uninstall_confirm=true", playbook="uninstall.yml",
+        extra=("--tags", "watchdog"), preflight_seen=False),
     # Inventories that must pass: unknown settings only warn, and every safe value is accepted.
     "misspelled setting warns with the nearest name": Case(
         r"\[WARNING\] broker_user on broker1 is not a setting of mosquitto_ha.cluster and is ignored: did you mean "

@@ -37,7 +37,7 @@ def inventory():
 def test_filters_are_registered():
     assert set(topology.FilterModule().filters()) == {
         "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address", "group_addresses",
-        "outside_subnet"}
+        "outside_subnet", "pki_files"}
 
 
 def test_group_addresses(inventory):
@@ -199,3 +199,18 @@ def test_outside_subnet_lists_addresses_not_in_the_vip_network():
 def test_outside_subnet_refuses_a_bad_network():
     with pytest.raises(AnsibleFilterError, match="not an IPv4 network"):
         topology.outside_subnet(["10.0.0.1"], "10.0.0.300", 24)
+
+
+def test_pki_files_names_the_ca_certificate_and_key_of_a_host():
+    assert topology.pki_files("/etc/mosquitto-ha/pki/", "broker1") == {
+        "ca": "/etc/mosquitto-ha/pki/ca.crt",
+        "cert": "/etc/mosquitto-ha/pki/broker1.crt",
+        "key": "/etc/mosquitto-ha/pki/broker1.key",
+    }
+
+
+@pytest.mark.parametrize("pki_dir, host", [("etc/pki", "broker1"), ("", "broker1"), (None, "broker1"),
+                                           ("/etc/pki", ""), ("/etc/pki", "../x"), ("/etc/pki", None)])
+def test_pki_files_refuses_a_relative_directory_or_a_bad_host(pki_dir, host):
+    with pytest.raises(AnsibleFilterError, match="pki_files"):
+        topology.pki_files(pki_dir, host)
