@@ -134,9 +134,14 @@ def render_table(argument_specs, role=None):
     for entry, spec in entries.items():
         if len(entries) > 1:
             lines += [f"Entry point `{entry}`:", ""]
+        options = (spec or {}).get("options") or {}
+        if not options:
+            # An entry point without variables of its own: a sentence, not a table without rows.
+            lines += ["No variables of its own.", ""]
+            continue
         lines += ["| Variable | Type | Default | Required | Description |",
                   "| --- | --- | --- | --- | --- |"]
-        for name, option in rows(spec.get("options") or {}):
+        for name, option in rows(options):
             lines.append("| " + " | ".join([
                 _code(name), cell(render_type(option)), cell(render_default(option)),
                 "yes" if option.get("required") else "", cell(render_description(option)),

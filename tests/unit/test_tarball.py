@@ -12,14 +12,15 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
-ROLES = ["bridge", "broker", "cluster", "loadbalancer", "pki", "status", "vip", "watchdog"]
+ROLES = ["bridge", "broker", "cluster", "loadbalancer", "pki", "status", "upgrade", "vip", "watchdog"]
 
 MUST_HAVE = [
     "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml", "changelogs/changelog.yaml",
     "docs/operations.md", "docs/architecture.md", "docs/security.md", "BENCHMARKS.md",
     "docs/certificates.md", "docs/monitoring.md", "docs/uninstall.md",
     "playbooks/site.yml", "playbooks/preflight.yml", "playbooks/add_broker.yml", "playbooks/remove_broker.yml",
-    "playbooks/status.yml", "playbooks/uninstall.yml",
+    "playbooks/status.yml", "playbooks/uninstall.yml", "playbooks/upgrade.yml", "docs/upgrade.md",
+    "roles/loadbalancer/tasks/drain.yml",
     "plugins/modules/mosquitto_password.py", "plugins/filter/topology.py", "plugins/filter/status.py",
     "inventories/example/hosts.yml", "inventories/example/group_vars/all.yml",
     *(f"roles/{role}/{part}" for role in ROLES for part in ("tasks/main.yml", "meta/argument_specs.yml")),
@@ -28,7 +29,7 @@ MUST_HAVE = [
 MUST_NOT_HAVE = [
     "bench/", "molecule/", "scripts/", "tests/", "inventories/lab/", ".config/", ".ci/", ".venv/", ".collections/",
     "Makefile", "ansible.cfg", "requirements.txt", ".ansible-lint", ".yamllint", ".gitignore",
-    "site.yml", "add-broker.yml", "remove-broker.yml", "status.yml", "uninstall.yml",
+    "site.yml", "add-broker.yml", "remove-broker.yml", "status.yml", "uninstall.yml", "upgrade.yml",
     # Developer docs: the loop and the test suite of this repository, of no use to the installed collection.
     "CONTRIBUTING.md", "docs/development.md",
 ]

@@ -17,6 +17,7 @@ def cluster():
 # The order of this scenario's test files. Every test file must be listed: an unlisted one stops the run
 # (tests/e2e/testorder.py).
 TEST_ORDER = [
+    "test_upgrade.py",  # needs the healthy cluster of the converge; leaves it healthy (its last test checks)
     "test_failover.py",
 ]
 

@@ -86,6 +86,27 @@ def test_only_while_watches_a_unit_only_while_its_file_says_so(wd, monkeypatch, 
     assert "mosquitto.service: not watched (unit file state disabled)" in wd.logged
 
 
+def test_a_new_reason_to_leave_a_unit_alone_is_logged(wd, monkeypatch, tmp_path):
+    """A pause file removed while the state file says BACKUP (a bridge master after a rolling upgrade): the journal
+    says why the unit is still left alone, not only that it was paused."""
+    state = tmp_path / "bridge-state"
+    state.write_text("BACKUP\n")
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    (pause / "mosquitto.service").touch()
+    monkeypatch.setattr(wd, "unit_state", lambda unit: ("inactive", "disabled", 0))
+    settings = {"failures": 2, "max_restarts": 5, "restart_window": 300, "pause_dir": str(pause)}
+    service = wd.Service({"unit": "mosquitto.service", "only_while": {"file": str(state), "content": "MASTER"}},
+                         settings)
+    service.check(2.0)
+    service.check(2.0)
+    (pause / "mosquitto.service").unlink()
+    service.check(2.0)
+    service.check(2.0)
+    assert wd.logged == ["mosquitto.service: not watched (pause file present)",
+                         f"mosquitto.service: not watched ({state}: BACKUP)"]
+
+
 def test_a_healthy_service_is_left_alone(wd, monkeypatch):
     fake = Fake()
     service = _service(wd, fake, monkeypatch)

@@ -75,6 +75,19 @@ def test_nested_options_choices_defaults_and_required():
     assert '| `""` |' in lines["demo_empty"]
 
 
+def test_entry_point_without_variables_gets_a_sentence_not_an_empty_table():
+    spec = {"argument_specs": {
+        "main": {"options": {"demo_mode": {"type": "str", "default": "fast", "description": "Mode."}}},
+        "order": {"short_description": "No options of its own."},
+        "other": {"options": {}},
+    }}
+    table = role_docs.render_table(spec)
+    assert "Entry point `order`:\n\nNo variables of its own.\n" in table
+    assert "Entry point `other`:\n\nNo variables of its own.\n" in table
+    assert table.count("| Variable |") == 1
+    assert _table_names(table) == ["demo_mode"]
+
+
 def test_check_detects_a_stale_readme(tmp_path, capsys):
     root = _copy_collection(tmp_path, ["vip", "pki"])
     assert role_docs.main(["--check", "--root", str(root)]) == 0
