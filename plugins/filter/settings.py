@@ -87,7 +87,7 @@ EXTRA_KNOWN = frozenset({
     "cluster_address", "cluster_broker_serial", "vip_priority",
 })
 
-ROLES = ("cluster", "pki", "broker", "bridge", "loadbalancer", "vip", "watchdog")
+ROLES = ("cluster", "pki", "broker", "bridge", "loadbalancer", "vip", "watchdog", "metrics")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
@@ -413,6 +413,10 @@ CHECKS = {
         "absolute controller paths of CA certificates"),
     "pki_local_dir": lambda v: (None if isinstance(v, str) and v.startswith("/") and not _CONTROL.search(v)
                                 else "must be an absolute controller path"),
+    "metrics_listen_address": _optional(_ipv4),
+    "metrics_textfile_dir": _token(_SAFE_PATH, "an absolute path of letters, digits and . _ / @ + -"),
+    "metrics_packages": _list_of(_token(re.compile(r"^[a-z0-9][a-z0-9+.-]+$"), "x"),
+                                 "Debian package names (lower-case letters, digits, '+', '-' and '.')"),
     "watchdog_services": _services,
     "watchdog_extra_services": _services,
 }

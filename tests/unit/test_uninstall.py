@@ -22,12 +22,13 @@ def test_fallbacks_equal_the_role_defaults():
     text = (ROOT / "playbooks" / "uninstall.yml").read_text(encoding="utf-8")
     fallbacks = {name: ast.literal_eval(value) for name, value in FALLBACK.findall(text)}
     defaults = _role_defaults()
-    prefixes = ("cluster_", "broker_", "bridge_", "loadbalancer_", "vip_", "watchdog_", "pki_")
+    prefixes = ("cluster_", "broker_", "bridge_", "loadbalancer_", "vip_", "watchdog_", "pki_", "metrics_")
     settings = {name: value for name, value in fallbacks.items() if name.startswith(prefixes)}
     # The settings whose files or hosts the playbook needs to know.
     assert {"cluster_broker_group", "cluster_bridge_group", "cluster_lb_group", "cluster_pki_dir",
             "broker_persistence_location", "vip_script_user", "bridge_standby_marker_address", "broker_packages",
-            "loadbalancer_packages", "vip_packages"} <= set(settings), settings
+            "loadbalancer_packages", "vip_packages",
+            "metrics_packages", "metrics_textfile_dir"} <= set(settings), settings
     for name, value in settings.items():
         assert name in defaults, f"{name} is no role default"
         assert defaults[name] == value, f"{name}: uninstall.yml falls back to {value!r}, the role to {defaults[name]!r}"

@@ -26,6 +26,7 @@ TEST_ORDER = [
     "test_tls_policy.py",
     "test_renewal.py",
     "test_status.py",  # needs a healthy cluster: the last of the non-destructive tests
+    "test_metrics.py",  # stops a broker for a while and brings it back
     "test_vip.py",  # destructive from here on: takes the VIP holder down
     "test_watchdog.py",  # hangs mosquitto, kills nginx, hangs the watchdog
     "test_uninstall.py",  # removes the cluster: always last

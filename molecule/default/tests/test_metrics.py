@@ -1,0 +1,156 @@
+"""The metrics role: every node's exporter serves the cluster's figures with true values, as a Prometheus would scrape
+them (over the network, from the test machine), and a broker taken down shows as down on the bridge master, the load
+balancers and the broker itself. The example alert rules pass promtool's checks and unit tests."""
+
+import re
+import time
+import urllib.request
+
+import pytest
+
+from mqttcheck import wait_until
+
+PORT = 9100
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+# One collector round (metrics_interval, 15 s) plus its $SYS wait, twice over.
+ROUND = 60
+
+
+def scrape(address):
+    """{(name, frozenset(labels)): value} of one scrape of a node's exporter."""
+    with urllib.request.urlopen(f"http://{address}:{PORT}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and not line.startswith("#"):
+            labels = frozenset(_LABEL.findall(match.group(2) or ""))
+            samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def values(samples, name, **labels):
+    """The values of metric `name` whose labels include `labels`, as {labels-dict-items: value}."""
+    want = set(labels.items())
+    return {labs: v for (n, labs), v in samples.items() if n == name and want <= set(labs)}
+
+
+def one(samples, name, **labels):
+    found = values(samples, name, **labels)
+    assert len(found) == 1, f"{name}{labels}: {found}"
+    return next(iter(found.values()))
+
+
+def _fresh(address, since):
+    """A scrape whose collector round started after `since` (epoch seconds), or None."""
+    samples = scrape(address)
+    stamp = values(samples, "mosquitto_ha_collector_timestamp_seconds")
+    return samples if stamp and max(stamp.values()) > since else None
+
+
+def fresh_scrape(address, since, timeout=ROUND):
+    samples = wait_until(lambda: _fresh(address, since), timeout, interval=1)
+    assert samples, f"no collector round on {address} since {since} within {timeout} s"
+    return samples
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster):
+    return {**cluster.brokers, **cluster.bridge, **cluster.loadbalancers}
+
+
+def test_every_node_serves_node_and_cluster_metrics(cluster, nodes):
+    for name, address in nodes.items():
+        samples = fresh_scrape(address, time.time() - ROUND)
+        assert values(samples, "node_cpu_seconds_total"), f"{name}: the exporter's own metrics are missing"
+        age = time.time() - one(samples, "mosquitto_ha_collector_timestamp_seconds")
+        assert age < ROUND, f"{name}: the cluster figures are {age:.0f} s old"
+        assert one(samples, "mosquitto_ha_unit_active", unit="mosquitto-ha-watchdog.service") == 1, name
+        host_end = one(samples, "mosquitto_ha_certificate_not_after_timestamp_seconds", certificate="ca")
+        assert host_end > time.time() + 86400, f"{name}: CA end {host_end}"
+
+
+def test_brokers_and_bridge_links_are_up(cluster):
+    for name, address in {**cluster.brokers, **cluster.bridge}.items():
+        samples = fresh_scrape(address, time.time() - ROUND)
+        assert one(samples, "mosquitto_ha_unit_active", unit="mosquitto.service") == 1, name
+        assert one(samples, "mosquitto_ha_mosquitto_up") == 1, name
+        assert one(samples, "mosquitto_ha_mosquitto_uptime_seconds") > 0, name
+        # Every broker holds at least the bridge master's connection.
+        if name in cluster.brokers:
+            assert one(samples, "mosquitto_ha_mosquitto_clients_connected") >= 1, name
+    for name, address in cluster.bridge.items():
+        samples = fresh_scrape(address, time.time() - ROUND)
+        assert one(samples, "mosquitto_ha_bridge_active") == 1
+        links = values(samples, "mosquitto_ha_bridge_link_up")
+        assert len(links) == len(cluster.brokers), links
+        assert all(v == 1 for v in links.values()), links
+
+
+def test_exactly_one_load_balancer_holds_the_vip(cluster):
+    held, master = {}, {}
+    for name, address in cluster.loadbalancers.items():
+        samples = fresh_scrape(address, time.time() - ROUND)
+        held[name] = one(samples, "mosquitto_ha_vip_held", vip=cluster.vip)
+        master[name] = one(samples, "mosquitto_ha_vrrp_state", state="MASTER")
+        assert one(samples, "mosquitto_ha_unit_active", unit="nginx.service") == 1, name
+        upstreams = values(samples, "mosquitto_ha_upstream_up")
+        assert len(upstreams) == len(cluster.brokers) and all(v == 1 for v in upstreams.values()), upstreams
+    assert sum(held.values()) == 1, held
+    assert held == master, f"the VIP holder is not the VRRP master: {held} {master}"
+
+
+def test_a_broker_taken_down_shows_as_down(cluster):
+    """With its watchdog paused, a stopped broker stays down: its own exporter, the bridge master's links and the
+    load balancers' upstreams say so within a collector round, and all say up again once it is back."""
+    name, address = list(cluster.brokers.items())[0]
+    host = cluster.host(name)
+    pause = "/run/mosquitto-ha/watchdog-pause/mosquitto.service"
+    host.check_output(f"mkdir -p {pause.rsplit('/', 1)[0]} && touch {pause} && systemctl stop mosquitto")
+    try:
+        stopped = time.time()
+        own = fresh_scrape(address, stopped)
+        assert one(own, "mosquitto_ha_mosquitto_up") == 0
+        assert one(own, "mosquitto_ha_unit_active", unit="mosquitto.service") == 0
+        for bridge in cluster.bridge.values():
+            down = wait_until(lambda: (s := _fresh(bridge, stopped)) and [
+                v for labs, v in values(s, "mosquitto_ha_bridge_link_up").items() if name in dict(labs)["connection"]
+            ] == [0], ROUND, interval=1)
+            assert down, f"the bridge master's link to {name} does not show as down"
+        for lb in cluster.loadbalancers.values():
+            samples = fresh_scrape(lb, stopped)
+            assert one(samples, "mosquitto_ha_upstream_up", upstream=name) == 0
+    finally:
+        host.check_output(f"systemctl start mosquitto && rm -f {pause}")
+    started = time.time()
+    for bridge in cluster.bridge.values():
+        up = wait_until(lambda: (s := _fresh(bridge, started)) and all(
+            v == 1 for v in values(s, "mosquitto_ha_bridge_link_up").values()), 2 * ROUND, interval=1)
+        assert up, f"the bridge master's link to {name} does not show as up again"
+    assert one(fresh_scrape(address, started), "mosquitto_ha_mosquitto_up") == 1
+
+
+def test_alert_rules_pass_promtool(cluster):
+    """promtool (from Debian's package, unpacked on a broker, not installed) checks the rules and runs their unit
+    tests: each alert fires on its fault and not without it."""
+    host = cluster.host(list(cluster.brokers)[0])
+    rules_dir = "/tmp/mosquitto-ha-rules"
+    files = ("prometheus-alerts.yml", "prometheus-alerts.test.yml")
+    root = __import__("pathlib").Path(__file__).resolve().parents[3] / "roles" / "metrics" / "files"
+    host.check_output(f"rm -rf {rules_dir} && mkdir -p {rules_dir}/deb")
+    for f in files:
+        content = (root / f).read_text(encoding="utf-8")
+        host.check_output(f"cat > {rules_dir}/{f} <<'MOSQUITTO_HA_EOF'\n{content}MOSQUITTO_HA_EOF")
+    # Debian 13 has promtool in a package of its own; Debian 12 ships it in the prometheus package.
+    host.check_output(
+        f"cd {rules_dir}/deb && (apt-get download -q promtool 2>/dev/null || apt-get download -q prometheus) "
+        "&& for d in *.deb; do dpkg-deb -x \"$d\" root; done")
+    promtool = host.check_output(f"find {rules_dir}/deb/root -name promtool -type f | head -n1")
+    assert promtool, "no promtool in the package"
+    check = host.run(f"cd {rules_dir} && {promtool} check rules prometheus-alerts.yml")
+    assert check.rc == 0, check.stdout + check.stderr
+    assert "SUCCESS" in check.stdout + check.stderr
+    test = host.run(f"cd {rules_dir} && {promtool} test rules prometheus-alerts.test.yml")
+    host.run(f"rm -rf {rules_dir}")
+    assert test.rc == 0, test.stdout + test.stderr
