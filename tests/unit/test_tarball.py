@@ -12,7 +12,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
-ROLES = ["bridge", "broker", "cluster", "loadbalancer", "pki", "status", "upgrade", "vip", "watchdog"]
+ROLES = ["bridge", "broker", "cluster", "loadbalancer", "metrics", "pki", "status", "upgrade", "vip", "watchdog"]
 
 MUST_HAVE = [
     "MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml", "changelogs/changelog.yaml",
@@ -21,6 +21,7 @@ MUST_HAVE = [
     "playbooks/site.yml", "playbooks/preflight.yml", "playbooks/add_broker.yml", "playbooks/remove_broker.yml",
     "playbooks/status.yml", "playbooks/uninstall.yml", "playbooks/upgrade.yml", "docs/upgrade.md",
     "roles/loadbalancer/tasks/drain.yml",
+    "roles/metrics/files/prometheus-alerts.yml", "roles/metrics/files/grafana-dashboard.json",
     "plugins/modules/mosquitto_password.py", "plugins/filter/topology.py", "plugins/filter/status.py",
     "inventories/example/hosts.yml", "inventories/example/group_vars/all.yml",
     *(f"roles/{role}/{part}" for role in ROLES for part in ("tasks/main.yml", "meta/argument_specs.yml")),

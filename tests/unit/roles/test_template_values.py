@@ -44,6 +44,7 @@ INTERNAL_SOURCES = {
     "__vip_check_script": [], "__vip_notify_script": [],
     "__watchdog_all_services": ["watchdog_services", "watchdog_extra_services"],
     "__watchdog_script": [], "__watchdog_config": [],
+    "__metrics_script": [], "__metrics_config": [],
     "__watchdog_reads_keys": ["watchdog_services", "watchdog_extra_services"],
     "__watchdog_probes_local_only": ["watchdog_services", "watchdog_extra_services"],
 }
@@ -131,6 +132,7 @@ def context(overrides):
         "__watchdog_all_services": v["watchdog_services"] + v["watchdog_extra_services"],
         "__watchdog_script": "/usr/local/libexec/wd", "__watchdog_config": "/etc/wd.json",
         "__watchdog_reads_keys": True, "__watchdog_probes_local_only": True,
+        "__metrics_script": "/usr/local/libexec/metrics", "__metrics_config": "/etc/metrics.json",
     })
     v["item"] = v["__watchdog_all_services"][0]
     return v
