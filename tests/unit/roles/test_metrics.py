@@ -30,7 +30,7 @@ def test_render_groups_samples_with_help_and_type():
     assert "# TYPE mosquitto_ha_bridge_link_up gauge" in lines
     assert 'mosquitto_ha_bridge_link_up{connection="bridge-b1"} 1' in lines
     assert 'mosquitto_ha_bridge_link_up{connection="bridge-b2"} 0' in lines
-    assert any(line.startswith("mosquitto_ha_collector_timestamp_seconds 1.7") for line in lines)
+    assert "mosquitto_ha_collector_timestamp_seconds 1700000000.5" in lines
     # One HELP and TYPE per metric, before its samples.
     assert text.count("# HELP mosquitto_ha_bridge_link_up ") == 1
 
@@ -60,8 +60,18 @@ def test_parse_sys_reads_figures_and_links():
 
 
 def test_bridge_connections_of_a_configuration():
-    conf = "# bridge\nconnection bridge-broker1\naddress 10.0.0.1:8883\nconnection bridge-broker2\nconnection\n"
-    assert collector.bridge_connections(conf) == ["bridge-broker1", "bridge-broker2"]
+    conf = ("# bridge\nconnection bridge-broker1\naddress 10.0.0.1:8883\nremote_clientid bridge1.bridge-broker1\n"
+            "connection bridge-broker2\nconnection\n")
+    assert collector.bridge_connections(conf) == {"bridge-broker1": "bridge1.bridge-broker1",
+                                                  "bridge-broker2": "bridge-broker2"}
+
+
+def test_values_keep_their_precision():
+    text = collector.render([("mosquitto_ha_collector_timestamp_seconds", {}, 1796510000.25),
+                             ("mosquitto_ha_certificate_not_after_timestamp_seconds", {"certificate": "ca"},
+                              2111870000.0)])
+    assert "mosquitto_ha_collector_timestamp_seconds 1796510000.25" in text.splitlines()
+    assert 'mosquitto_ha_certificate_not_after_timestamp_seconds{certificate="ca"} 2111870000' in text.splitlines()
 
 
 def test_count_watchdog_restarts_and_refusals():
