@@ -137,7 +137,7 @@ def test_alert_rules_pass_promtool(cluster):
     """promtool (from Debian's package, unpacked on a broker, not installed) checks the rules and runs their unit
     tests: each alert fires on its fault and not without it."""
     host = cluster.host(list(cluster.brokers)[0])
-    rules_dir = "/tmp/mosquitto-ha-rules"
+    rules_dir = "/var/tmp/mosquitto-ha-rules"  # the containers' /tmp is noexec
     files = ("prometheus-alerts.yml", "prometheus-alerts.test.yml")
     root = __import__("pathlib").Path(__file__).resolve().parents[3] / "roles" / "metrics" / "files"
     host.check_output(f"rm -rf {rules_dir} && mkdir -p {rules_dir}/deb")
