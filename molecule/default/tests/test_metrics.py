@@ -148,8 +148,8 @@ def test_alert_rules_pass_promtool(cluster):
     host.check_output(
         f"cd {rules_dir}/deb && (apt-get download -q promtool 2>/dev/null || apt-get download -q prometheus) "
         "&& for d in *.deb; do dpkg-deb -x \"$d\" root; done")
-    promtool = host.check_output(f"find {rules_dir}/deb/root -name promtool -type f | head -n1")
-    assert promtool, "no promtool in the package"
+    promtool = f"{rules_dir}/deb/root/usr/bin/promtool"
+    assert host.file(promtool).exists, "no /usr/bin/promtool in the package"
     check = host.run(f"cd {rules_dir} && {promtool} check rules prometheus-alerts.yml")
     assert check.rc == 0, check.stdout + check.stderr
     assert "SUCCESS" in check.stdout + check.stderr
