@@ -31,9 +31,10 @@ TEST_ORDER = [
     "test_watchdog.py",  # hangs mosquitto, kills nginx, hangs the watchdog
     "test_uninstall.py",  # removes the cluster: always last
 ]
-# Operations playbook runs (renewal, status, uninstall) and the metrics endpoints, that do not depend on the access path (they use molecule's
-# docker inventory in both runs): the docker-access run (Debian 12) has them, the operator's-path run (Debian 13, ssh) leaves them out to
-# keep CI within its time. Run them on Debian 13 with `make molecule MOLECULE_RUNS=default:trixie`.
+# Operations playbook runs (renewal, status, uninstall) and the metrics endpoints, which do not depend on the access
+# path (they use molecule's docker inventory in both runs): the docker-access run (Debian 12) has them, the
+# operator's-path run (Debian 13, ssh) leaves them out to keep CI within its time. Run them on Debian 13 with
+# `make molecule MOLECULE_RUNS=default:trixie`.
 DOCKER_ACCESS_ONLY = ("test_renewal.py", "test_status.py", "test_metrics.py", "test_uninstall.py")
 
 
