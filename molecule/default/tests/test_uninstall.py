@@ -11,11 +11,16 @@ import socket
 
 import pytest
 
-UNITS = {"mosquitto-ha-watchdog": "all", "mosquitto": "mosquitto", "nginx": "lb", "keepalived": "lb"}
+UNITS = {"mosquitto-ha-watchdog": "all", "mosquitto": "mosquitto", "nginx": "lb", "keepalived": "lb",
+         # The metrics role's (the scenario runs with metrics_enabled).
+         "prometheus-node-exporter": "all", "mosquitto-ha-metrics.timer": "all"}
 # Files and directories the roles write, by kind of host.
 WRITTEN = {
     "all": ["/etc/systemd/system/mosquitto-ha-watchdog.service", "/usr/local/libexec/mosquitto-ha",
-            "/etc/mosquitto-ha/watchdog.json", "/run/mosquitto-ha"],
+            "/etc/mosquitto-ha/watchdog.json", "/run/mosquitto-ha",
+            "/etc/systemd/system/mosquitto-ha-metrics.service", "/etc/systemd/system/mosquitto-ha-metrics.timer",
+            "/etc/mosquitto-ha/metrics.json", "/var/lib/prometheus/node-exporter/mosquitto_ha.prom",
+            "/etc/systemd/system/prometheus-node-exporter.service.d"],
     "mosquitto": ["/etc/mosquitto/mosquitto.conf", "/etc/mosquitto/passwd", "/etc/mosquitto/acl",
                   "/etc/mosquitto-ha/passwd.staging", "/etc/mosquitto-ha/watchdog-mqtt-password",
                   "/etc/systemd/system/mosquitto.service.d/mosquitto-ha-limits.conf",
