@@ -10,7 +10,8 @@ module: mosquitto_password
 short_description: Manage users in a Mosquitto password file
 version_added: 0.1.0
 description:
-  - Adds, updates or removes one user in a Mosquitto C(password_file).
+  - Adds, updates or removes one user (O(name)), or writes a list of users in one pass (O(users)), in a Mosquitto
+    C(password_file).
   - Passwords are hashed in Python on the target host in Mosquitto 2.0's format, C($7$<iterations>$<salt>$<hash>)
     (PBKDF2-HMAC-SHA512, 12-byte salt, 64-byte key), so C(mosquitto_passwd) is not needed.
   - Idempotent - an existing hash is verified against O(password) and only rewritten when the password
@@ -22,18 +23,42 @@ options:
     type: path
     required: true
   name:
-    description: User name (no C(:) and no line breaks).
+    description:
+      - User name (no C(:) and no line breaks).
+      - One of O(name) and O(users) is required; they are mutually exclusive.
     type: str
-    required: true
     aliases: [user]
   password:
-    description: The user's password. Required with O(state=present).
+    description: The password of O(name). Required with O(name) and O(state=present).
     type: str
   state:
-    description: Whether the user is in the file.
+    description:
+      - Whether O(name) is in the file.
+      - With O(users), only V(present) is allowed (use O(exclusive) to remove the users not listed).
     type: str
     choices: [present, absent]
     default: present
+  users:
+    description:
+      - The users to have in the file, all written in one pass (the file is read and written once).
+      - One of O(name) and O(users) is required; they are mutually exclusive.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: User name (no C(:) and no line breaks). Each name once.
+        type: str
+        required: true
+        aliases: [user, username]
+      password:
+        description: The user's password.
+        type: str
+        required: true
+  exclusive:
+    description:
+      - With O(users), remove the users of the file that are not in O(users). Other lines (comments) are kept.
+    type: bool
+    default: false
   iterations:
     description: PBKDF2 iterations of new hashes (Mosquitto's default is 101).
     type: int
@@ -59,6 +84,20 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Have exactly these users in the file (one task, one write)
+  mosquitto_ha.cluster.mosquitto_password:
+    path: /etc/mosquitto/passwd
+    users:
+      - name: sensor-1
+        password: "{{ vault_sensor_1_password }}"
+      - name: dashboard
+        password: "{{ vault_dashboard_password }}"
+    exclusive: true
+    owner: mosquitto
+    group: mosquitto
+    mode: "0600"
+  no_log: true
+
 - name: Add a user
   mosquitto_ha.cluster.mosquitto_password:
     path: /etc/mosquitto/passwd
@@ -78,10 +117,17 @@ EXAMPLES = r"""
 
 RETURN = r"""
 user_changed:
-  description: What happened to the user's line - C(added), C(updated), C(removed) or C(unchanged).
-  returned: always
+  description: What happened to the line of O(name) - C(added), C(updated), C(removed) or C(unchanged).
+  returned: with O(name)
   type: str
   sample: added
+users_changed:
+  description:
+    - With O(users), what happened to each user's line - C(added), C(updated), C(removed) or C(unchanged).
+    - Users removed by O(exclusive) are listed as C(removed).
+  returned: with O(users)
+  type: dict
+  sample: {"sensor-1": "unchanged", "dashboard": "added", "old-client": "removed"}
 """
 
 import base64
@@ -158,24 +204,82 @@ def update_lines(lines, name, password, state, iterations):
     return out, what
 
 
+def update_users(lines, users, exclusive, iterations):
+    """Return (new lines, {name: what happened}) for ``users`` (a list of (name, password)), in one pass.
+
+    Lines of users not in ``users`` are kept, or removed with ``exclusive``; lines without ``:`` are kept.
+    """
+    wanted = dict(users)
+    out, seen, what = [], set(), {}
+    for line in lines:
+        user, sep, value = line.partition(":")
+        if not sep:
+            out.append(line)
+            continue
+        if user in wanted:
+            if user in seen:  # a duplicate entry: keep the first
+                what[user] = "updated"
+                continue
+            seen.add(user)
+            what.setdefault(user, "unchanged")
+            if needs_rehash(wanted[user], value, iterations):
+                line = "{0}:{1}".format(user, make_hash(wanted[user], iterations))
+                what[user] = "updated"
+        elif exclusive:
+            what[user] = "removed"
+            continue
+        out.append(line)
+    for user, password in users:
+        if user not in seen:
+            out.append("{0}:{1}".format(user, make_hash(password, iterations)))
+            what[user] = "added"
+    return out, what
+
+
+def valid_name(name):
+    return bool(name) and ":" not in name and "\n" not in name and "\r" not in name
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            name=dict(type="str", required=True, aliases=["user"]),
+            name=dict(type="str", aliases=["user"]),
             password=dict(type="str", no_log=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            users=dict(
+                type="list",
+                elements="dict",
+                options=dict(
+                    name=dict(type="str", required=True, aliases=["user", "username"]),
+                    password=dict(type="str", required=True, no_log=True),
+                ),
+            ),
+            exclusive=dict(type="bool", default=False),
             iterations=dict(type="int", default=DEFAULT_ITERATIONS),
             create=dict(type="bool", default=True),
         ),
-        required_if=[("state", "present", ["password"])],
+        mutually_exclusive=[("name", "users")],
+        required_one_of=[("name", "users")],
         add_file_common_args=True,
         supports_check_mode=True,
     )
     path, name, state = module.params["path"], module.params["name"], module.params["state"]
+    users = module.params["users"]
     iterations = module.params["iterations"]
-    if not name or ":" in name or "\n" in name or "\r" in name:
-        module.fail_json(msg="name must be non-empty and hold no ':' or line break")
+    if users is None:
+        if not valid_name(name):
+            module.fail_json(msg="name must be non-empty and hold no ':' or line break")
+        if state == "present" and module.params["password"] is None:
+            module.fail_json(msg="state is present but all of the following are missing: password")
+    else:
+        if state != "present":
+            module.fail_json(msg="users takes state=present only; use exclusive to remove the users not listed")
+        names = [user["name"] for user in users]
+        if not all(valid_name(user) for user in names):
+            module.fail_json(msg="every name in users must be non-empty and hold no ':' or line break")
+        if len(set(names)) != len(names):
+            module.fail_json(msg="a name is listed more than once in users")
     if iterations < 1:
         module.fail_json(msg="iterations must be at least 1")
 
@@ -186,8 +290,16 @@ def main():
     if exists:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
-    new_lines, what = update_lines(lines, name, module.params["password"], state, iterations)
-    changed = what != "unchanged"
+    if users is None:
+        new_lines, what = update_lines(lines, name, module.params["password"], state, iterations)
+        changed = what != "unchanged"
+        result = dict(user_changed=what)
+    else:
+        new_lines, what = update_users(lines, [(user["name"], user["password"]) for user in users],
+                                       module.params["exclusive"], iterations)
+        # A missing file is created, even for an empty list: the caller relies on it being there.
+        changed = not exists or any(value != "unchanged" for value in what.values())
+        result = dict(users_changed=what)
 
     if changed and not module.check_mode:
         content = "".join(line + "\n" for line in new_lines)
@@ -209,7 +321,7 @@ def main():
     if os.path.exists(path):
         file_args = module.load_file_common_arguments(module.params)
         changed = module.set_fs_attributes_if_different(file_args, changed)
-    module.exit_json(changed=changed, user_changed=what)
+    module.exit_json(changed=changed, **result)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,79 @@ def test_module_refuses_bad_input(tmp_path, args, message):
     r = run_module(tmp_path, path=str(tmp_path / "missing"), **args)
     assert r.get("failed"), r
     assert message in r["msg"]
+
+
+def test_update_users_one_pass():
+    lines = ["# comment", "alice:" + mp.make_hash("a"), "old:" + mp.make_hash("o"), "bob:" + mp.make_hash("b")]
+    out, what = mp.update_users(lines, [("alice", "a"), ("bob", "new"), ("carol", "c")], False, 101)
+    assert what == {"alice": "unchanged", "bob": "updated", "carol": "added"}
+    assert out[:3] == lines[:3] and mp.verify("new", out[3].split(":", 1)[1]) and out[4].startswith("carol:$7$101$")
+    out2, what = mp.update_users(out, [("alice", "a"), ("bob", "new"), ("carol", "c")], True, 101)
+    assert what == {"alice": "unchanged", "bob": "unchanged", "carol": "unchanged", "old": "removed"}
+    assert out2 == [line for line in out if not line.startswith("old:")]
+    out3, what = mp.update_users(out2, [("alice", "a"), ("bob", "new"), ("carol", "c")], True, 101)
+    assert out3 == out2 and set(what.values()) == {"unchanged"}
+
+
+def test_update_users_drops_duplicates_and_empty_list():
+    lines = ["alice:" + mp.make_hash("a"), "alice:" + mp.make_hash("x")]
+    out, what = mp.update_users(lines, [("alice", "a")], False, 101)
+    assert what == {"alice": "updated"} and out == lines[:1]
+    out, what = mp.update_users(lines, [], True, 101)
+    assert out == [] and what == {"alice": "removed"}
+    out, what = mp.update_users(lines, [], False, 101)
+    assert out == lines and what == {}
+
+
+def test_module_users_end_to_end(tmp_path):
+    path = tmp_path / "passwd"
+    path.write_text("# kept\nold:" + mp.make_hash("o") + "\n")
+    users = [{"name": "alice", "password": "s3cret-a"}, {"name": "bob", "password": "s3cret-b"}]
+    r = run_module(tmp_path, path=str(path), users=users, exclusive=True, _ansible_check_mode=True)
+    assert r["changed"] and r["users_changed"] == {"alice": "added", "bob": "added", "old": "removed"}, r
+    assert "old:" in path.read_text()  # check mode writes nothing
+
+    r = run_module(tmp_path, path=str(path), users=users, exclusive=True)
+    assert r["changed"] and r["users_changed"] == {"alice": "added", "bob": "added", "old": "removed"}, r
+    assert "s3cret" not in json.dumps(r)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "# kept" and [line.split(":")[0] for line in lines[1:]] == ["alice", "bob"]
+    assert mp.verify("s3cret-b", lines[2].split(":", 1)[1])
+    first = path.read_text()
+
+    r = run_module(tmp_path, path=str(path), users=users, exclusive=True)
+    assert not r["changed"] and set(r["users_changed"].values()) == {"unchanged"}, r
+    assert path.read_text() == first  # not rehashed
+
+    r = run_module(tmp_path, path=str(path), users=users[:1])
+    assert not r["changed"] and r["users_changed"] == {"alice": "unchanged"}, r  # bob kept without exclusive
+
+
+def test_module_users_creates_empty_file(tmp_path):
+    path = tmp_path / "passwd"
+    r = run_module(tmp_path, path=str(path), users=[], exclusive=True)
+    assert r["changed"] and r["users_changed"] == {}, r
+    assert path.read_text() == "" and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    r = run_module(tmp_path, path=str(path), users=[], exclusive=True)
+    assert not r["changed"], r
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"users": [{"name": "a:b", "password": "long-secret"}]}, "no ':'"),
+    ({"users": [{"name": "a", "password": "x"}, {"name": "a", "password": "y"}]}, "more than once"),
+    ({"users": [{"name": "a"}]}, "password"),
+    ({"users": [], "state": "absent"}, "state=present only"),
+    ({"users": [], "name": "a", "password": "long-secret"}, "mutually exclusive"),
+    ({}, "one of the following"),
+])
+def test_module_users_refuses_bad_input(tmp_path, args, message):
+    r = run_module(tmp_path, path=str(tmp_path / "missing"), **args)
+    assert r.get("failed"), r
+    assert message in r["msg"]
+    assert "long-secret" not in json.dumps(r)
+
+
+def test_module_users_take_username(tmp_path):
+    path = tmp_path / "passwd"
+    r = run_module(tmp_path, path=str(path), users=[{"username": "alice", "password": "s3cret-a"}])
+    assert r["changed"] and r["users_changed"] == {"alice": "added"}, r
