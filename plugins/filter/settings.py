@@ -82,10 +82,16 @@ FALSE_STRINGS = frozenset({"false", "False", "no", "off", "0"})
 
 PREFIXES = ("cluster_", "broker_", "bridge_", "loadbalancer_", "vip_", "watchdog_", "pki_")
 
+# Deprecated names that still set the named setting (checked as it is).
+DEPRECATED = {
+    "watchdog_systemd_restart": "cluster_systemd_restart",
+    "watchdog_systemd_restart_sec": "cluster_systemd_restart_sec",
+}
+
 # Settings read by the playbooks or set per host that are no role option.
 EXTRA_KNOWN = frozenset({
     "cluster_address", "cluster_broker_serial", "vip_priority",
-})
+}) | frozenset(DEPRECATED)
 
 ROLES = ("cluster", "pki", "broker", "bridge", "loadbalancer", "vip", "watchdog")
 
@@ -486,7 +492,7 @@ def setting_problems(values, host="this host"):
             unchecked_extra = strict_bool(values["broker_extra_config_unchecked"])
     for name in sorted(values):
         value = values[name]
-        spec = specs.get(name, {})
+        spec = specs.get(DEPRECATED.get(name, name), {})
         secret = name in SECRETS or spec.get("no_log", False)
         if spec.get("type") == "bool":
             if not _is_bool(value):
