@@ -113,6 +113,22 @@ def test_topic_filters(topic, ok):
     assert (settings.topic_filter_problem(topic) is None) is ok
 
 
+def test_role_default_reads_the_one_definition():
+    assert settings.role_default("cluster_broker_group") == "brokers"
+    assert settings.role_default("cluster_lb_group") == "loadbalancers"
+    assert settings.role_default("vip_virtual_router_id") == 51
+    assert settings.role_default("broker_packages") == ["mosquitto", "mosquitto-clients"]
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("cluster_brokers_group", "no role of mosquitto_ha.cluster defines"),
+    ("bridge_standby_router_id", "computed from other settings"),
+])
+def test_role_default_refuses_unknown_and_computed_defaults(name, fragment):
+    with pytest.raises(AnsibleFilterError, match=fragment):
+        settings.role_default(name)
+
+
 def test_unknown_settings_suggest_the_nearest_name():
     found = settings.unknown_settings(["broker_user", "cluster_vip", "vip_auth_pss", "ansible_host", "mything",
                                        "pki_zzzzzzzzzzzzzz"])
