@@ -19,7 +19,8 @@ short_description: Check the values of the cluster's settings against what the c
 version_added: 0.2.0
 description:
   - This plugin file provides the filters C(strict_bool), C(setting_problems), C(host_problems),
-    C(known_settings), C(unknown_settings), C(host_unknown_settings), C(shared_addresses) and C(vip_problem).
+    C(known_settings), C(unknown_settings), C(host_unknown_settings), C(shared_addresses), C(vip_problem) and
+    C(role_default).
   - C(strict_bool) is the one boolean parser of the collection, used by the templates and by the preflight;
     it takes a real boolean, C(0)/C(1), or exactly one of C(true), C(false), C(yes), C(no), C(on), C(off)
     (lower case, or C(True)/C(False)); anything else (a trailing blank, another word) is an error.
@@ -35,6 +36,10 @@ description:
     (input the host names, argument C(hostvars)).
   - C(shared_addresses) maps each address that more than one of the hosts resolves to (C(ansible_host) or the
     cluster address) to those hosts; C(vip_problem) says why a VIP is its subnet's network or broadcast address.
+  - C(role_default) returns the default of a setting as the role that defines it has it (its C(defaults/main.yml)),
+    so that playbooks and other roles that need it when the role is not loaded (group names in a play's C(hosts),
+    package lists, the VRRP router id) use that one definition instead of a copy. It refuses a name no role
+    defines and a default that is a template (computed from other settings).
 options:
   _input:
     description: For C(setting_problems), a mapping of setting name to value; for C(strict_bool), the value;
@@ -63,6 +68,11 @@ EXAMPLES = r"""
     __problems: "{{ {'loadbalancer_fail_timeout': '10s; server 10.9.9.9:1883'}
                     | mosquitto_ha.cluster.setting_problems(inventory_hostname) }}"
 
+- name: A play over the brokers, whatever the group is called
+  ansible.builtin.debug:
+    msg: "{{ cluster_broker_group | default('cluster_broker_group' | mosquitto_ha.cluster.role_default) }}"
+  # -> brokers, unless cluster_broker_group is set
+
 - name: Settings with the collection's prefixes that no role defines
   ansible.builtin.debug:
     msg: "{{ ['broker_user', 'cluster_vip'] | mosquitto_ha.cluster.unknown_settings }}"
@@ -73,7 +83,8 @@ RETURN = r"""
 _value:
   description:
     - C(strict_bool) a boolean; C(setting_problems) a list of messages (empty when every value is safe);
-      C(known_settings) a sorted list of names; C(unknown_settings) a list of C({name, suggestion}).
+      C(known_settings) a sorted list of names; C(unknown_settings) a list of C({name, suggestion});
+      C(role_default) the default value of the setting (a string, number, boolean, list or mapping).
   type: raw
 """
 
@@ -82,10 +93,16 @@ FALSE_STRINGS = frozenset({"false", "False", "no", "off", "0"})
 
 PREFIXES = ("cluster_", "broker_", "bridge_", "loadbalancer_", "vip_", "watchdog_", "pki_")
 
+# Deprecated names that still set the named setting (checked as it is).
+DEPRECATED = {
+    "watchdog_systemd_restart": "cluster_systemd_restart",
+    "watchdog_systemd_restart_sec": "cluster_systemd_restart_sec",
+}
+
 # Settings read by the playbooks or set per host that are no role option.
 EXTRA_KNOWN = frozenset({
     "cluster_address", "cluster_broker_serial", "vip_priority",
-})
+}) | frozenset(DEPRECATED)
 
 ROLES = ("cluster", "pki", "broker", "bridge", "loadbalancer", "vip", "watchdog", "metrics")
 
@@ -174,6 +191,28 @@ def _known():
         path = _collection_root() / "roles" / role / "defaults" / "main.yml"
         names |= set((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).keys())
     return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=None)
+def _role_defaults():
+    """Every role's defaults/main.yml: setting name -> (role, value)."""
+    found = {}
+    for role in ROLES:
+        path = _collection_root() / "roles" / role / "defaults" / "main.yml"
+        for name, value in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            found[name] = (role, value)
+    return found
+
+
+def role_default(name):
+    """The default of a setting, from the defaults/main.yml of the role that defines it (its one definition)."""
+    if name not in _role_defaults():
+        raise AnsibleFilterError(f"role_default: no role of mosquitto_ha.cluster defines a default for {name!r}")
+    role, value = _role_defaults()[name]
+    if "{{" in repr(value):
+        raise AnsibleFilterError(f"role_default: the default of {name} (role {role}) is computed from other settings; "
+                                 "it can only be read where the role is loaded")
+    return value
 
 
 def unknown_settings(names):
@@ -490,7 +529,7 @@ def setting_problems(values, host="this host"):
             unchecked_extra = strict_bool(values["broker_extra_config_unchecked"])
     for name in sorted(values):
         value = values[name]
-        spec = specs.get(name, {})
+        spec = specs.get(DEPRECATED.get(name, name), {})
         secret = name in SECRETS or spec.get("no_log", False)
         if spec.get("type") == "bool":
             if not _is_bool(value):
@@ -604,4 +643,5 @@ class FilterModule:
             "host_problems": host_problems,
             "host_unknown_settings": host_unknown_settings,
             "vip_problem": vip_problem,
+            "role_default": role_default,
         }

@@ -280,8 +280,11 @@ VALUE_CASES = {
     "watchdog unit without a type": (
         "lb1", {"watchdog_services": [{"unit": "nginx"}]}, r"watchdog_services on lb1 needs a systemd unit name"),
     "restart delay with a line break": (
-        "lb2", {"watchdog_systemd_restart_sec": "1\nExecStartPre=/bin/sh"},
-        r"watchdog_systemd_restart_sec on lb2 holds a line break"),
+        "lb2", {"cluster_systemd_restart_sec": "1\nExecStartPre=/bin/sh"},
+        r"cluster_systemd_restart_sec on lb2 holds a line break"),
+    "restart delay with a line break, deprecated name": (
+        "broker1", {"watchdog_systemd_restart_sec": "1\nExecStartPre=/bin/sh"},
+        r"watchdog_systemd_restart_sec on broker1 holds a line break"),
     "key owner with a line break": (
         "broker1", {"pki_key_owner": "mosquitto\n"}, r"pki_key_owner on broker1 holds a line break"),
     "extra SAN with a blank": (

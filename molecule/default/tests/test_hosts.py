@@ -140,23 +140,31 @@ def test_vip_held_by_exactly_one_load_balancer(cluster):
     assert len(holders) == 1, f"VIP {cluster.vip} is on {holders}"
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", MOSQUITTO_HOSTS)
 def test_host_key_and_certificate(cluster, name):
     host = cluster.host(name)
     key = host.file(f"/etc/mosquitto-ha/pki/{name}.key")
     assert key.is_file
     assert key.mode == 0o600
-    assert key.user == ("mosquitto" if name in MOSQUITTO_HOSTS else "root")
+    assert key.user == "mosquitto"
     cert = host.file(f"/etc/mosquitto-ha/pki/{name}.crt")
     assert cert.mode == 0o644
     text = host.check_output(f"openssl x509 -in /etc/mosquitto-ha/pki/{name}.crt -noout -text")
     assert f"DNS:{name}" in text
-    if name in BROKERS or name in LBS:
+    if name in BROKERS:
         assert f"IP Address:{cluster.vip}" in text
     else:
         assert f"IP Address:{cluster.vip}" not in text
     assert host.run(
         f"openssl verify -CAfile /etc/mosquitto-ha/pki/ca.crt /etc/mosquitto-ha/pki/{name}.crt").rc == 0
+
+
+@pytest.mark.parametrize("name", LBS)
+def test_load_balancer_has_the_ca_but_no_host_key_or_certificate(cluster, name):
+    """nginx passes TLS through: a load balancer holds the CA certificate only."""
+    host = cluster.host(name)
+    assert host.file("/etc/mosquitto-ha/pki/ca.crt").is_file
+    assert host.check_output("ls -A /etc/mosquitto-ha/pki") == "ca.crt"
 
 
 def test_bridge_has_one_connection_per_broker(cluster):

@@ -177,3 +177,19 @@ def test_ca_rotation_with_an_overlap(cluster, tmp_path):
     served = _served_certificate(cluster, cluster.brokers[HOST])
     assert served.issuer != new_ca.subject
     assert _cross_broker_delivery(cluster, cluster.cafile, "rotation/back"), "the bridge did not recover"
+
+
+def test_a_load_balancer_host_key_and_certificate_are_removed(cluster):
+    """A load balancer set up by an older version holds a host key and certificate it never used: site.yml removes
+    them (and only them), and a second run changes nothing."""
+    lb = list(cluster.loadbalancers)[0]
+    host = cluster.host(lb)
+    host.run_expect([0], f"cp {PKI_DIR}/ca.crt {PKI_DIR}/{lb}.crt && install -m 0600 /dev/null {PKI_DIR}/{lb}.key")
+    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    rc, output, recap = run_playbook(playbook, "--limit", lb, "--tags", "loadbalancer_pki")
+    assert rc == 0, output[-3000:]
+    assert recap[lb]["changed"] >= 1, output[-3000:]
+    assert host.check_output(f"ls -A {PKI_DIR}") == "ca.crt"
+    rc, output, recap = run_playbook(playbook, "--limit", lb, "--tags", "loadbalancer_pki")
+    assert rc == 0, output[-3000:]
+    assert recap[lb]["changed"] == 0, output[-3000:]

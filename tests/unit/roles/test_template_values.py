@@ -108,7 +108,8 @@ def context(overrides):
               "loadbalancer_listen_address": "192.0.2.250", "loadbalancer_port": 8883,
               "watchdog_services": [{"unit": "mosquitto.service"}], "cluster_address": "192.0.2.10",
               "vip_priority": 150, "bridge_standby_priority": 150,
-              "bridge_standby_router_id": 52, "bridge_standby_interface": "eth0"})
+              "bridge_standby_router_id": 52, "bridge_standby_interface": "eth0",
+              "cluster_systemd_restart_sec": 1})
     v.update(overrides)
     address, port = v["cluster_address"], v["cluster_broker_port"]
     v.update({
@@ -221,5 +222,5 @@ def test_hostile_values_are_refused_or_harmless(name):
 def test_the_family_is_not_empty():
     names = reaching_settings()
     for expected in ("broker_extra_config", "loadbalancer_hash_key", "vip_auth_pass", "cluster_bridge_username",
-                     "broker_log_types", "bridge_topic", "cluster_name", "watchdog_systemd_restart_sec"):
+                     "broker_log_types", "bridge_topic", "cluster_name", "cluster_systemd_restart_sec"):
         assert expected in names

@@ -70,7 +70,10 @@ def test_safe_values_pass():
     ("cluster_vip", "10.0.0.1\n", "line break"),
     ("cluster_address", "10.0.0.300", "IPv4 address"),
     ("watchdog_services", [{"unit": "a/b.service"}], "systemd unit name"),
+    ("cluster_systemd_restart_sec", "1\nExecStart=x", "line break"),
     ("watchdog_systemd_restart_sec", "1\nExecStart=x", "line break"),
+    ("cluster_systemd_restart", "yes please", "must be a boolean"),
+    ("watchdog_systemd_restart", "true ", "must be a boolean"),
     ("broker_persistent_client_expiration", "14 d", "number and a unit"),
     ("pki_extra_sans", ["DNS:a b"], "'DNS:name' or 'IP:address'"),
     ("broker_log_types", ["all", "verbose"], "refused: ['verbose']"),
@@ -108,6 +111,22 @@ def test_secret_values_are_never_repeated():
                                       ("a#", False), ("#/a", False), ("a/+b", False), ("", False), ("a b", False)])
 def test_topic_filters(topic, ok):
     assert (settings.topic_filter_problem(topic) is None) is ok
+
+
+def test_role_default_reads_the_one_definition():
+    assert settings.role_default("cluster_broker_group") == "brokers"
+    assert settings.role_default("cluster_lb_group") == "loadbalancers"
+    assert settings.role_default("vip_virtual_router_id") == 51
+    assert settings.role_default("broker_packages") == ["mosquitto", "mosquitto-clients"]
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("cluster_brokers_group", "no role of mosquitto_ha.cluster defines"),
+    ("bridge_standby_router_id", "computed from other settings"),
+])
+def test_role_default_refuses_unknown_and_computed_defaults(name, fragment):
+    with pytest.raises(AnsibleFilterError, match=fragment):
+        settings.role_default(name)
 
 
 def test_unknown_settings_suggest_the_nearest_name():

@@ -29,11 +29,12 @@ def units(**states):
             for unit in ("mosquitto", "nginx", "keepalived", "mosquitto-ha-watchdog")]
 
 
-def certs(days=800, ca_days=3000):
+def certs(days=800, ca_days=3000, host=True):
+    """The status role's readings: the CA and, on mosquitto hosts, the host certificate (load balancers have none)."""
     def end(d):
         return datetime.datetime.fromtimestamp(NOW + d * 86400 + 3600, datetime.timezone.utc).strftime("%Y%m%d%H%M%SZ")
-    return [{"path": "/etc/mosquitto-ha/pki/ca.crt", "name": "ca", "not_after": end(ca_days)},
-            {"path": "/etc/mosquitto-ha/pki/h.crt", "name": "host", "not_after": end(days)}]
+    return [{"path": "/etc/mosquitto-ha/pki/ca.crt", "name": "ca", "not_after": end(ca_days)}] + (
+        [{"path": "/etc/mosquitto-ha/pki/h.crt", "name": "host", "not_after": end(days)}] if host else [])
 
 
 SYS = "\n".join([
@@ -59,7 +60,7 @@ def lb_host(holds, state="MASTER", nginx="active", reachable=(True, True)):
     if holds:
         addresses += "2: eth0    inet 10.0.0.100/24 scope global secondary eth0\n"
     return {"units": units(nginx=nginx, keepalived="active", mosquitto_ha_watchdog="active"), "renew_days": 30,
-            "certs": certs(), "watchdog": {"journal": ""},
+            "certs": certs(host=False), "watchdog": {"journal": ""},
             "lb": {"addresses": addresses, "keepalived_conf": "    vrrp_version 3\n    advert_int 0.25\n",
                    "vrrp_journal": f"(VI_1) Entering {state} STATE",
                    "upstreams": [{"name": n, "address": a, "port": 8883, "reachable": r} for n, a, r in
@@ -87,6 +88,8 @@ def test_healthy_cluster_is_ok_with_a_row_per_aspect():
     assert rows[("loadbalancer", "lb1", "vrrp")]["value"] == "MASTER, VIP held, VRRP v3, advert 0.25 s"
     assert rows[("loadbalancer", "-", "VIP")]["value"] == "10.0.0.100 on lb1"
     assert rows[("certificate", "b1", "host")]["value"] == "800 days left"
+    assert rows[("certificate", "lb1", "ca")]["value"] == "3000 days left"
+    assert ("certificate", "lb1", "host") not in rows  # load balancers have no host certificate
     assert rows[("end-to-end", "b1", "delivery")]["value"].endswith("received at 3/3 brokers")
     assert result["summary"]["links_up"] == 2
     assert all(r["status"] == "OK" for r in result["rows"])
@@ -144,9 +147,13 @@ def test_master_without_vip_and_fault_and_nginx_down():
 def test_certificate_within_the_renewal_window():
     raws = healthy()
     raws["b1"]["certs"] = certs(days=30)
-    raws["lb1"]["certs"] = certs(days=31)
+    raws["lb1"]["certs"] = certs(ca_days=31, host=False)
     assert check(raws)["problems"] == [
         "b1: certificate /etc/mosquitto-ha/pki/h.crt expires in 30 days (renewal window 30 days)"]
+    raws["lb1"]["certs"] = certs(ca_days=30, host=False)
+    assert check(raws)["problems"][-1] == (
+        "lb1: certificate /etc/mosquitto-ha/pki/ca.crt expires in 30 days (renewal window 30 days)")
+    raws["lb1"]["certs"] = certs(ca_days=31, host=False)
     raws["b1"]["renew_days"] = 10
     assert check(raws)["ok"] is True
 
