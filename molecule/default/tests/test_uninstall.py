@@ -14,6 +14,7 @@ import pytest
 UNITS = {"mosquitto-ha-watchdog": "all", "mosquitto": "mosquitto", "nginx": "lb", "keepalived": "lb",
          # The metrics role's (the scenario runs with metrics_enabled).
          "prometheus-node-exporter": "all", "mosquitto-ha-metrics.timer": "all"}
+REMOVED_UNITS = ("mosquitto-ha-watchdog", "mosquitto-ha-metrics.timer")
 # Files and directories the roles write, by kind of host.
 WRITTEN = {
     "all": ["/etc/systemd/system/mosquitto-ha-watchdog.service", "/usr/local/libexec/mosquitto-ha",
@@ -123,12 +124,12 @@ def test_services_are_stopped_and_disabled(cluster, uninstalled, unit):
         host = cluster.host(name)
         service = host.service(unit)
         assert not service.is_running, f"{unit} still runs on {name}"
-        if UNITS[unit] in _kinds(cluster, name) and unit != "mosquitto-ha-watchdog":
+        if UNITS[unit] in _kinds(cluster, name) and unit not in REMOVED_UNITS:
             assert not service.is_enabled, f"{unit} still enabled on {name}"
-    # The watchdog's unit is gone altogether.
-    if unit == "mosquitto-ha-watchdog":
+    # The units the roles wrote themselves (the watchdog's, the metrics collector's timer) are gone altogether.
+    if unit in REMOVED_UNITS:
         for name in _hosts(cluster):
-            state = cluster.host(name).run("systemctl show -p LoadState --value mosquitto-ha-watchdog.service")
+            state = cluster.host(name).run(f"systemctl show -p LoadState --value {unit}")
             assert state.stdout.strip() == "not-found", f"{name}: {state.stdout}"
 
 
