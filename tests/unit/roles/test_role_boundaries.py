@@ -118,8 +118,8 @@ def test_the_check_finds_a_role_writing_another_daemons_dropin():
         {"name": "Drop-in", "ansible.builtin.template": {
             "src": "r.j2", "dest": "/etc/systemd/system/mosquitto.service.d/mosquitto-ha-restart.conf"}}]},
         {"name": "Dir", "ansible.builtin.file": {"path": "/etc/systemd/system/nginx.service.d", "state": "directory"}},
-        {"name": "Any", "ansible.builtin.template": {"src": "r.j2",
-                                                      "dest": "/etc/systemd/system/{{ item.unit }}.d/x.conf"},
+        {"name": "Any",
+         "ansible.builtin.template": {"src": "r.j2", "dest": "/etc/systemd/system/{{ item.unit }}.d/x.conf"},
          "loop": "{{ __watchdog_all_services }}"}]
     problems = boundary_problems(writes("watchdog", tasks))
     assert len(problems) == 3, problems
