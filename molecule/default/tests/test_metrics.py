@@ -2,6 +2,7 @@
 them (over the network, from the test machine), and a broker taken down shows as down on the bridge master, the load
 balancers and the broker itself. The example alert rules pass promtool's checks and unit tests."""
 
+import pathlib
 import re
 import time
 import urllib.request
@@ -139,7 +140,7 @@ def test_alert_rules_pass_promtool(cluster):
     host = cluster.host(list(cluster.brokers)[0])
     rules_dir = "/var/tmp/mosquitto-ha-rules"  # the containers' /tmp is noexec
     files = ("prometheus-alerts.yml", "prometheus-alerts.test.yml")
-    root = __import__("pathlib").Path(__file__).resolve().parents[3] / "roles" / "metrics" / "files"
+    root = pathlib.Path(__file__).resolve().parents[3] / "roles" / "metrics" / "files"
     host.check_output(f"rm -rf {rules_dir} && mkdir -p {rules_dir}/deb")
     for f in files:
         content = (root / f).read_text(encoding="utf-8")
