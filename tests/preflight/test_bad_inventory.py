@@ -409,6 +409,10 @@ CASES = {
     "virtual_router_id out of range": Case(r"vip_virtual_router_id must be 1-255 \(got 300\)",
                                            group_vars=v(vip_virtual_router_id=300)),
     "watchdog interval not positive": Case(r"watchdog_interval must be > 0 \(got 0\)", group_vars=v(watchdog_interval=0)),
+    "watchdog stopped grace too short": Case(r"watchdog_stopped_grace 0 \(off\) or 0.1 to\s+60 \(got 0.05\)",
+                                             group_vars=v(watchdog_stopped_grace=0.05)),
+    "watchdog stopped grace negative": Case(r"watchdog_stopped_grace 0 \(off\) or 0.1 to\s+60 \(got -1\)",
+                                            group_vars=v(watchdog_stopped_grace=-1)),
     "bridge keepalive too short": Case(r"bridge_keepalive_interval must be at least 5 \(got 2\)",
                                        group_vars=v(bridge_keepalive_interval=2)),
     # The argument spec requires the key; the broker's check refuses an empty password.

@@ -459,3 +459,149 @@ def test_main_reports_ready_then_alive_before_each_check(wd, monkeypatch, tmp_pa
     monkeypatch.setattr(wd.faulthandler, "enable", lambda: None)
     assert wd.main(["--config", str(config), "--once"]) == 0
     assert checked == [["READY=1", "WATCHDOG=1"], ["WATCHDOG=1"]]
+
+
+class Stopped(Fake):
+    """Fake whose main process state is read by process_state() (one /proc read) and its unit's states by cpu()."""
+
+    def __init__(self, main="S", states=("S",)):
+        super().__init__(states=states)
+        self.main = main
+        self.probed = 0
+
+    def process_state(self, _pid):
+        return self.main
+
+    def probe(self, spec, timeout):
+        self.probed += 1
+        return super().probe(spec, timeout)
+
+
+def _stopped_service(wd, fake, monkeypatch, grace=0.5):
+    monkeypatch.setattr(wd, "process_state", fake.process_state)
+    return _service(wd, fake, monkeypatch, stopped_grace=grace)
+
+
+def _ticks(service, fake, seconds, tick=0.25):
+    for _unused in range(round(seconds / tick)):
+        fake.now += tick
+        service.check_stopped()
+
+
+def test_a_stopped_process_is_restarted_after_the_stopped_grace_without_waiting_for_probes(wd, monkeypatch):
+    fake = Stopped()
+    service = _stopped_service(wd, fake, monkeypatch)
+    service.check(2.0)  # a full check while it runs: the main PID is known from then on
+    assert fake.probed == 1
+    fake.main, fake.states = "T", {"T"}  # SIGSTOP
+    _ticks(service, fake, 0.25)
+    assert wd.restarted == [], "restarted at the first sight of a stopped process"
+    assert any("is stopped (SIGSTOP)" in line for line in wd.logged), wd.logged
+    _ticks(service, fake, 0.5)
+    assert len(wd.restarted) == 1, wd.restarted
+    reason, hung = wd.restarted[0]
+    assert hung and reason.startswith("stopped (SIGSTOP) for 0.5"), reason
+    assert fake.probed == 1, "a stopped process was probed"
+
+
+def test_a_full_check_does_not_probe_a_stopped_process(wd, monkeypatch):
+    """Probing a stopped process would only wait out the probe timeout."""
+    fake = Stopped(main="T", states=("T",))
+    service = _stopped_service(wd, fake, monkeypatch)
+    service.check(2.0)
+    assert fake.probed == 0 and wd.restarted == []
+    _ticks(service, fake, 0.5)
+    assert len(wd.restarted) == 1
+
+
+def test_a_stop_shorter_than_the_grace_is_left_alone(wd, monkeypatch):
+    fake = Stopped()
+    service = _stopped_service(wd, fake, monkeypatch)
+    service.check(2.0)
+    for _unused in range(5):
+        fake.main, fake.states = "T", {"T"}
+        _ticks(service, fake, 0.25)
+        fake.main, fake.states = "S", {"S"}  # SIGCONT
+        _ticks(service, fake, 0.25)
+    assert wd.restarted == []
+
+
+def test_a_stopped_main_process_with_running_children_still_serves(wd, monkeypatch):
+    """nginx: the master stopped, its workers serve on; restarting would drop every proxied connection."""
+    fake = Stopped(main="T", states=("T", "S"))
+    service = _stopped_service(wd, fake, monkeypatch)
+    service.check(2.0)
+    _ticks(service, fake, 3)
+    assert wd.restarted == []
+
+
+@pytest.mark.parametrize("state", ["t", "D", "Z", None])
+def test_only_a_job_control_stop_counts_as_stopped(wd, monkeypatch, state):
+    """t (stopped by a debugger), D (waiting on I/O), Z and a gone process are left to the probes."""
+    fake = Stopped()
+    service = _stopped_service(wd, fake, monkeypatch)
+    service.check(2.0)
+    fake.main, fake.states = state, {state} if state else set()
+    _ticks(service, fake, 3)
+    assert wd.restarted == []
+
+
+def test_a_paused_or_unwatched_unit_is_not_restarted_when_stopped(wd, monkeypatch, tmp_path):
+    fake = Stopped()
+    service = _stopped_service(wd, fake, monkeypatch)
+    service.pause_file = str(tmp_path / "mosquitto.service")
+    service.check(2.0)
+    fake.main, fake.states = "T", {"T"}
+    (tmp_path / "mosquitto.service").touch()
+    _ticks(service, fake, 3)
+    assert wd.restarted == []
+    (tmp_path / "mosquitto.service").unlink()
+    monkeypatch.setattr(wd, "unit_state", lambda unit: ("active", "disabled", 4242))
+    service.check(2.0)  # disabled: not watched, the known main PID is dropped
+    _ticks(service, fake, 3)
+    assert wd.restarted == []
+
+
+def test_the_stopped_check_is_off_with_a_zero_grace(wd, monkeypatch):
+    fake = Stopped()
+    service = _stopped_service(wd, fake, monkeypatch, grace=0)
+    service.check(2.0)
+    fake.main, fake.states = "T", {"T"}
+    _ticks(service, fake, 3)
+    assert wd.restarted == []
+
+
+def test_process_state_reads_this_process(wd):
+    import os
+
+    assert wd.process_state(os.getpid()) in ("R", "S")
+    assert wd.process_state(0) is None
+
+
+def test_main_checks_for_stopped_processes_between_full_checks(wd, monkeypatch, tmp_path):
+    """With stopped_grace 0.5 the loop looks at the main processes every 0.25 s between the full checks (every
+    `interval`); it ends here when the fake sleep has run the loop for 2 s."""
+    import json
+
+    config = tmp_path / "watchdog.json"
+    config.write_text(json.dumps({"pause_dir": str(tmp_path), "interval": 1, "stopped_grace": 0.5,
+                                  "services": [{"unit": "mosquitto.service"}]}))
+    clock = {"now": 0.0}
+    full, quick, sleeps = [], [], []
+    monkeypatch.setattr(wd.time, "monotonic", lambda: clock["now"])
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock["now"] += seconds
+        if clock["now"] >= 2:
+            wd.RUNNING = False
+
+    monkeypatch.setattr(wd.time, "sleep", sleep)
+    monkeypatch.setattr(wd.Service, "check", lambda self, timeout: full.append(clock["now"]))
+    monkeypatch.setattr(wd.Service, "check_stopped", lambda self: quick.append(clock["now"]))
+    monkeypatch.setattr(wd.signal, "signal", lambda *args: None)
+    monkeypatch.setattr(wd.faulthandler, "enable", lambda: None)
+    assert wd.main(["--config", str(config)]) == 0
+    assert full == [0.0, 1.0], full
+    assert quick == [0.25, 0.5, 0.75, 1.25, 1.5, 1.75], quick
+    assert all(s == 0.25 for s in sleeps), sleeps
