@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 DOCUMENTATION = r"""
 name: shared
 short_description: The files, shell lines and drop-ins that more than one role of the collection reads or writes
-version_added: 0.3.0
+version_added: 0.4.0
 description:
   - This plugin file provides the filters C(cluster_path), C(mqtt_login_sh) and C(restart_dropin). Each gives one
     definition of something several roles use, so that no role keeps a copy of another role's file name or text.
