@@ -15,8 +15,11 @@ short_description: Derive the cluster topology (broker endpoints, bridge connect
 version_added: 0.1.0
 description:
   - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers),
-    C(host_address), C(group_addresses), C(outside_subnet) and C(pki_files). They turn inventory groups and hostvars into the lists that the templates
-    render, so that no template indexes a group by position and scaling out is an inventory change.
+    C(host_address), C(group_addresses), C(outside_subnet), C(pki_files) and C(host_kinds). They turn inventory
+    groups and hostvars into the lists that the templates render, so that no template indexes a group by position
+    and scaling out is an inventory change.
+  - C(host_kinds) is the one definition of what a host is in the cluster (broker, bridge master, mosquitto host,
+    load balancer, one of a pair of bridge masters); every role reads it instead of testing group membership itself.
   - A host's address is, in this order, its O(address_var) hostvar (default C(cluster_address)),
     the IPv4 address of its default route from gathered facts, or its C(ansible_host) when that is an
     IPv4 address. A host with none of these is an error that names the host.
@@ -43,6 +46,21 @@ options:
     description: Hostvar that sets a host's cluster address explicitly.
     type: str
     default: cluster_address
+  host:
+    description: For C(host_kinds), the inventory name of the host (usually C(inventory_hostname)).
+    type: str
+  broker_group:
+    description: For C(host_kinds), the brokers' group (C(cluster_broker_group)).
+    type: str
+    default: brokers
+  bridge_group:
+    description: For C(host_kinds), the bridge masters' group (C(cluster_bridge_group)).
+    type: str
+    default: bridge
+  lb_group:
+    description: For C(host_kinds), the load balancers' group (C(cluster_lb_group)).
+    type: str
+    default: loadbalancers
   clientid_base:
     description:
       - For C(bridge_connections), the first part of every bridge client id (default the bridge host's name).
@@ -93,6 +111,13 @@ EXAMPLES = r"""
     msg: "{{ cluster_pki_dir | mosquitto_ha.cluster.pki_files(inventory_hostname) }}"
   # -> {"ca": "/etc/mosquitto-ha/pki/ca.crt", "cert": "/etc/mosquitto-ha/pki/broker1.crt",
   #     "key": "/etc/mosquitto-ha/pki/broker1.key"}
+
+- name: What this host is in the cluster
+  ansible.builtin.debug:
+    msg: >-
+      {{ groups | mosquitto_ha.cluster.host_kinds(inventory_hostname, cluster_broker_group, cluster_bridge_group,
+                                                   cluster_lb_group) }}
+  # -> {"broker": false, "bridge": true, "mosquitto": true, "loadbalancer": false, "bridge_pair": true}
 """
 
 RETURN = r"""
@@ -108,6 +133,10 @@ _value:
       that are not in that address's IPv4 network, in input order.
     - C(pki_files) (input the host PKI directory, then the host's inventory name) returns a dict with the paths
       C(ca), C(cert) and C(key) that the pki role writes and every daemon reads.
+    - C(host_kinds) returns a dict of booleans, C(broker) (in the brokers' group), C(bridge) (in the bridge
+      masters' group), C(mosquitto) (either, so the host runs mosquitto), C(loadbalancer) (in the load balancers'
+      group) and C(bridge_pair) (a bridge master whose group has more than one member, so keepalived decides
+      which of them runs mosquitto). A group missing from the inventory counts as empty.
   type: raw
 """
 
@@ -285,6 +314,27 @@ def pki_files(pki_dir, host):
     return {"ca": f"{base}/ca.crt", "cert": f"{base}/{host}.crt", "key": f"{base}/{host}.key"}
 
 
+def _members(groups, group):
+    members = (groups or {}).get(group) if group else None
+    return list(members or [])
+
+
+def host_kinds(groups, host, broker_group="brokers", bridge_group="bridge", lb_group="loadbalancers"):
+    """What ``host`` is in the cluster, from its groups: the one definition every role reads."""
+    if not isinstance(host, str) or not host:
+        raise AnsibleFilterError(f"host_kinds: {host!r} is not an inventory host name")
+    bridges = _members(groups, bridge_group)
+    broker = host in _members(groups, broker_group)
+    bridge = host in bridges
+    return {
+        "broker": broker,
+        "bridge": bridge,
+        "mosquitto": broker or bridge,
+        "loadbalancer": host in _members(groups, lb_group),
+        "bridge_pair": bridge and len(bridges) > 1,
+    }
+
+
 class FilterModule:
     """Cluster topology filters."""
 
@@ -297,4 +347,5 @@ class FilterModule:
             "group_addresses": group_addresses,
             "outside_subnet": outside_subnet,
             "pki_files": pki_files,
+            "host_kinds": host_kinds,
         }

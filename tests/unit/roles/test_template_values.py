@@ -222,5 +222,5 @@ def test_hostile_values_are_refused_or_harmless(name):
 def test_the_family_is_not_empty():
     names = reaching_settings()
     for expected in ("broker_extra_config", "loadbalancer_hash_key", "vip_auth_pass", "cluster_bridge_username",
-                     "broker_log_types", "bridge_topic", "cluster_name", "cluster_systemd_restart_sec"):
+                     "broker_log_types", "bridge_topic", "cluster_name"):
         assert expected in names

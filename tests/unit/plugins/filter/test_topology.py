@@ -37,7 +37,7 @@ def inventory():
 def test_filters_are_registered():
     assert set(topology.FilterModule().filters()) == {
         "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address", "group_addresses",
-        "outside_subnet", "pki_files"}
+        "outside_subnet", "pki_files", "host_kinds"}
 
 
 def test_group_addresses(inventory):
@@ -214,3 +214,61 @@ def test_pki_files_names_the_ca_certificate_and_key_of_a_host():
 def test_pki_files_refuses_a_relative_directory_or_a_bad_host(pki_dir, host):
     with pytest.raises(AnsibleFilterError, match="pki_files"):
         topology.pki_files(pki_dir, host)
+
+
+KINDS_GROUPS = {
+    "brokers": ["broker1", "broker2"],
+    "bridge": ["bridge1", "bridge2"],
+    "loadbalancers": ["lb1", "lb2"],
+    "other": ["stranger"],
+}
+
+
+@pytest.mark.parametrize("host, expected", [
+    ("broker1", {"broker": True, "bridge": False, "mosquitto": True, "loadbalancer": False, "bridge_pair": False}),
+    ("bridge2", {"broker": False, "bridge": True, "mosquitto": True, "loadbalancer": False, "bridge_pair": True}),
+    ("lb1", {"broker": False, "bridge": False, "mosquitto": False, "loadbalancer": True, "bridge_pair": False}),
+    ("stranger", {"broker": False, "bridge": False, "mosquitto": False, "loadbalancer": False, "bridge_pair": False}),
+])
+def test_host_kinds_of_each_kind_and_of_a_host_in_no_cluster_group(host, expected):
+    assert topology.host_kinds(KINDS_GROUPS, host, "brokers", "bridge", "loadbalancers") == expected
+
+
+def test_host_kinds_one_bridge_master_is_no_pair():
+    groups = {**KINDS_GROUPS, "bridge": ["bridge1"]}
+    kinds = topology.host_kinds(groups, "bridge1", "brokers", "bridge", "loadbalancers")
+    assert kinds["bridge"] and kinds["mosquitto"] and not kinds["bridge_pair"]
+
+
+def test_host_kinds_a_pair_needs_the_host_in_it():
+    # Two bridge masters, but the host is a broker: it is not one of the pair.
+    assert not topology.host_kinds(KINDS_GROUPS, "broker2", "brokers", "bridge", "loadbalancers")["bridge_pair"]
+
+
+def test_host_kinds_of_a_host_in_two_groups():
+    groups = {"brokers": ["h"], "bridge": [], "loadbalancers": ["h"]}
+    kinds = topology.host_kinds(groups, "h", "brokers", "bridge", "loadbalancers")
+    assert kinds == {"broker": True, "bridge": False, "mosquitto": True, "loadbalancer": True, "bridge_pair": False}
+
+
+def test_host_kinds_missing_groups_count_as_empty():
+    nothing = {"broker": False, "bridge": False, "mosquitto": False, "loadbalancer": False, "bridge_pair": False}
+    assert topology.host_kinds({}, "broker1", "brokers", "bridge", "loadbalancers") == nothing
+    assert topology.host_kinds({"brokers": None}, "broker1") == nothing
+    only_brokers = topology.host_kinds({"brokers": ["broker1"]}, "broker1", "brokers", "no-such-group", "")
+    assert only_brokers == {**nothing, "broker": True, "mosquitto": True}
+
+
+def test_host_kinds_uses_the_group_names_given():
+    groups = {"mqtt": ["m1"], "relay": ["r1", "r2"], "front": ["f1"]}
+    assert topology.host_kinds(groups, "r1", "mqtt", "relay", "front")["bridge_pair"]
+    assert topology.host_kinds(groups, "f1", "mqtt", "relay", "front")["loadbalancer"]
+    assert topology.host_kinds(groups, "m1", "mqtt", "relay", "front")["broker"]
+    # The default group names are the cluster role's defaults.
+    assert topology.host_kinds(KINDS_GROUPS, "lb2")["loadbalancer"]
+
+
+@pytest.mark.parametrize("host", [None, "", 3])
+def test_host_kinds_refuses_a_host_that_is_no_name(host):
+    with pytest.raises(AnsibleFilterError, match="not an inventory host name"):
+        topology.host_kinds(KINDS_GROUPS, host)
