@@ -125,3 +125,40 @@ def test_the_check_finds_a_role_writing_another_daemons_dropin():
     assert len(problems) == 3, problems
     assert "the broker role owns" in problems[0] and "the loadbalancer role owns" in problems[1]
     assert boundary_problems(writes("broker", tasks[:1])) == []
+
+
+# Roles talk through documented variables (role-prefixed, without the leading "__"), handler topics and task files
+# they include; a "__<role>_" name is that role's own. The one exception: the preflight playbook's fact that every
+# check passed, which each role's preflight step reads to run once per playbook run.
+SHARED_INTERNALS = {"__cluster_preflight_passed"}
+INTERNAL = re.compile(r"\b__([a-z]+)_[a-z0-9_]+")
+
+
+def _foreign_internals(role_dir, roles):
+    """'<file>: <name>' for each internal variable of another role that a role's files name."""
+    found = set()
+    for path in sorted(role_dir.rglob("*")):
+        if path.is_file() and path.suffix in (".yml", ".yaml", ".j2"):
+            for match in INTERNAL.finditer(path.read_text(encoding="utf-8")):
+                if match.group(1) in roles and match.group(1) != role_dir.name \
+                        and match.group(0) not in SHARED_INTERNALS:
+                    found.add(f"{role_dir.name}/{path.relative_to(role_dir)}: {match.group(0)}")
+    return found
+
+
+def _roles():
+    return {p.name for p in (ROOT / "roles").iterdir() if p.is_dir()}
+
+
+def test_no_role_reads_another_roles_internal_variables():
+    roles = _roles()
+    found = set().union(*(_foreign_internals(ROOT / "roles" / r, roles) for r in sorted(roles)))
+    assert not found, "internal variables of another role: " + ", ".join(sorted(found))
+
+
+def test_the_check_finds_a_role_reading_another_roles_internal_variable(tmp_path):
+    role = tmp_path / "bridge"
+    (role / "tasks").mkdir(parents=True)
+    (role / "tasks" / "main.yml").write_text(
+        '- ansible.builtin.debug:\n    msg: "{{ __vip_install }} {{ __bridge_own }} {{ __cluster_preflight_passed }}"\n')
+    assert _foreign_internals(role, _roles()) == {"bridge/tasks/main.yml: __vip_install"}
