@@ -85,7 +85,16 @@ molecule: venv images ## molecule test of each scenario:distro in MOLECULE_RUNS
 	  IFS=: read -r scenario distro access <<<"$$run"; access=$${access:-docker}; \
 	  echo "=== molecule test -s $$scenario on $$distro ($$access)"; \
 	  start=$$(date +%s); \
-	  MOLECULE_DISTRO=$$distro MOLECULE_ACCESS=$$access $(BIN)/molecule test -s $$scenario; \
+	  log=$$(mktemp /tmp/molecule-$$scenario.XXXXXX.log); \
+	  MOLECULE_DISTRO=$$distro MOLECULE_ACCESS=$$access $(BIN)/molecule test -s $$scenario 2>&1 | tee "$$log"; \
+	  rc=$${PIPESTATUS[0]}; \
+	  if [ "$$rc" -ne 0 ]; then \
+	    echo "=== molecule $$scenario on $$distro ($$access) FAILED after $$(( $$(date +%s) - start )) s; what failed:"; \
+	    sed 's/\x1b\[[0-9;]*m//g' "$$log" | grep -E '(FAILED|ERROR)( |$$)|(^|│ +)E  |fatal: |[0-9]+ (passed|failed)' \
+	      | grep -v 'RETRYING' | tail -n 60; \
+	    echo "=== full log: $$log"; exit "$$rc"; \
+	  fi; \
+	  rm -f "$$log"; \
 	  echo "=== molecule $$scenario on $$distro ($$access) passed in $$(( $$(date +%s) - start )) s"; \
 	done
 
