@@ -42,9 +42,11 @@ options:
     type: path
     default: the C(watchdog_password) file
   restart_sec:
-    description: For C(restart_dropin), the seconds systemd waits before it starts the unit again.
+    description:
+      - For C(restart_dropin), the seconds systemd waits before it starts the unit again (the roles pass
+        C(cluster_systemd_restart_sec), whose default is the one definition of the default).
     type: float
-    default: 1
+    required: true
   managed:
     description: For C(restart_dropin), the text of the comment the drop-in starts with.
     type: str
@@ -130,7 +132,7 @@ def mqtt_login_sh(username, password_file=None):
     )
 
 
-def restart_dropin(unit, restart_sec=1, managed="Ansible managed"):
+def restart_dropin(unit, restart_sec, managed="Ansible managed"):
     """The systemd drop-in that restarts ``unit`` ``restart_sec`` seconds after it crashed."""
     if not isinstance(unit, str) or not _UNIT.fullmatch(unit):
         raise AnsibleFilterError(f"restart_dropin: {unit!r} is not a systemd unit name")

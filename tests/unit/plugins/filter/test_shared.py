@@ -60,7 +60,7 @@ def test_restart_dropin_text():
         "[Service]\nRestart=always\nRestartSec=1\n")
     assert "RestartSec=0.5\n" in shared.restart_dropin("x@y.service", 0.5)
     assert "RestartSec=2\n" in shared.restart_dropin("cron.service", "2")
-    assert shared.restart_dropin("a.service", managed="line 1\nline 2").startswith("#\n# line 1\n# line 2\n#\n")
+    assert shared.restart_dropin("a.service", 1, managed="line 1\nline 2").startswith("#\n# line 1\n# line 2\n#\n")
 
 
 @pytest.mark.parametrize("unit, sec", [("nginx", 1), ("a b.service", 1), ("a.service\n", 1), ("a.service", -1),
