@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 
@@ -15,11 +16,15 @@ short_description: Derive the cluster topology (broker endpoints, bridge connect
 version_added: 0.1.0
 description:
   - This plugin file provides the filters C(broker_endpoints), C(bridge_connections), C(vrrp_peers),
-    C(host_address), C(group_addresses), C(outside_subnet), C(pki_files) and C(host_kinds). They turn inventory
+    C(vrrp_pair), C(vrrp_pair_changes), C(host_address), C(group_addresses), C(outside_subnet), C(pki_files) and
+    C(host_kinds). They turn inventory
     groups and hostvars into the lists that the templates render, so that no template indexes a group by position
     and scaling out is an inventory change.
   - C(host_kinds) is the one definition of what a host is in the cluster (broker, bridge master, mosquitto host,
     load balancer, one of a pair of bridge masters); every role reads it instead of testing group membership itself.
+  - C(vrrp_pair) reads the settings that both load balancers must share (VRRP version, router id, advert interval,
+    authentication, unicast) from the text of a keepalived.conf; C(vrrp_pair_changes) lists what differs between two
+    such results, so the vip role can switch both nodes together instead of one after the other.
   - A host's address is, in this order, its O(address_var) hostvar (default C(cluster_address)),
     the IPv4 address of its default route from gathered facts, or its C(ansible_host) when that is an
     IPv4 address. A host with none of these is an error that names the host.
@@ -93,6 +98,12 @@ EXAMPLES = r"""
     msg: "{{ groups | mosquitto_ha.cluster.vrrp_peers(hostvars, inventory_hostname, 'loadbalancers') }}"
   # -> {"priority": 150, "state": "MASTER", "address": "10.0.0.31", "peers": ["10.0.0.32"]}
 
+- name: What changes in the settings both load balancers share (running configuration -> new one)
+  ansible.builtin.debug:
+    msg: "{{ running_conf | mosquitto_ha.cluster.vrrp_pair
+             | mosquitto_ha.cluster.vrrp_pair_changes(new_conf | mosquitto_ha.cluster.vrrp_pair) }}"
+  # -> ["vip_vrrp_version: 2 -> 3", "vip_advert_int: 1 -> 0.2", "vip_auth_pass: authentication off"]
+
 - name: Addresses of every member of three groups
   ansible.builtin.debug:
     msg: "{{ ['brokers', 'bridge'] | map('mosquitto_ha.cluster.group_addresses', groups, hostvars) | flatten }}"
@@ -127,6 +138,10 @@ _value:
     - C(bridge_connections) returns the same list with C(name) replaced by a connection name
       (C(bridge-<host>), sanitised) and the keys C(host), C(local_clientid) and C(remote_clientid) added.
     - C(vrrp_peers) returns a dict with C(priority), C(state), C(address) and C(peers) (the other members' addresses).
+    - C(vrrp_pair) (input the text of a keepalived.conf) returns a dict with C(vrrp_version), C(virtual_router_id),
+      C(advert_int), C(auth) (a short digest of the password, or null) and C(unicast); an empty text gives an
+      empty dict. C(vrrp_pair_changes) (input the running settings, then the new ones) returns a list of lines,
+      one per changed setting, named by its variable and without secret values; empty when the input is empty.
     - C(host_address) returns one address as a string; C(group_addresses) (input a group name, then
       C(groups) and C(hostvars)) the addresses of a group's members.
     - C(outside_subnet) (input a list of addresses, then an address and a prefix length) returns the addresses
@@ -287,6 +302,65 @@ def vrrp_peers(groups, hostvars, host, group="loadbalancers", priority_var="vip_
     }
 
 
+# The keepalived settings both load balancers must share: a node with other values does not accept the
+# other's adverts, and both would hold the VIP.
+_PAIR_SETTINGS = {
+    "vrrp_version": (r"^\s*vrrp_version\s+(\S+)", "vip_vrrp_version"),
+    "virtual_router_id": (r"^\s*virtual_router_id\s+(\S+)", "vip_virtual_router_id"),
+    "advert_int": (r"^\s*advert_int\s+(\S+)", "vip_advert_int"),
+    "auth": (r"^\s*auth_pass\s+(\S+)", "vip_auth_pass"),
+    "unicast": (r"^\s*(unicast_src_ip)\s", "vip_unicast"),
+}
+
+
+def vrrp_pair(conf):
+    """The VRRP settings both load balancers share, read from a keepalived.conf text ({} for an empty text). The
+    password is kept as a short digest, so the result can be shown."""
+    if not conf:
+        return {}
+    if not isinstance(conf, str):
+        raise AnsibleFilterError(f"vrrp_pair: expected the text of keepalived.conf, got {type(conf).__name__}")
+    result = {}
+    for key, (pattern, _var) in _PAIR_SETTINGS.items():
+        match = re.search(pattern, conf, flags=re.M)
+        value = match.group(1) if match else None
+        if key == "vrrp_version":
+            value = int(value) if value else 2  # keepalived's default
+        elif key == "virtual_router_id":
+            value = int(value) if value else None
+        elif key == "advert_int":
+            value = float(value) if value else 1.0  # keepalived's default
+        elif key == "auth":
+            value = hashlib.sha256(value.encode()).hexdigest()[:12] if value else None
+        else:
+            value = bool(value)
+        result[key] = value
+    return result
+
+
+def vrrp_pair_changes(old, new):
+    """What changes between two vrrp_pair results, one line per setting (no secret values); [] when ``old`` is
+    empty (nothing runs yet) or nothing shared changes."""
+    if not old:
+        return []
+    changes = []
+    for key, (_pattern, var) in _PAIR_SETTINGS.items():
+        if old.get(key) == (new or {}).get(key):
+            continue
+        if key == "auth":
+            changes.append(f"{var}: the VRRP password changes" if old.get(key) and new.get(key) else
+                           f"{var}: authentication {'on' if new.get(key) else 'off'}")
+        else:
+            changes.append(f"{var}: {_show(old.get(key))} -> {_show(new.get(key))}")
+    return changes
+
+
+def _show(value):
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def outside_subnet(addresses, address, prefix):
     """The members of ``addresses`` that are not in the IPv4 network ``address``/``prefix``."""
     try:
@@ -343,6 +417,8 @@ class FilterModule:
             "broker_endpoints": broker_endpoints,
             "bridge_connections": bridge_connections,
             "vrrp_peers": vrrp_peers,
+            "vrrp_pair": vrrp_pair,
+            "vrrp_pair_changes": vrrp_pair_changes,
             "host_address": host_address,
             "group_addresses": group_addresses,
             "outside_subnet": outside_subnet,

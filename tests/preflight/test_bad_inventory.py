@@ -408,6 +408,26 @@ CASES = {
     # Range and cross-setting rules of the roles.
     "virtual_router_id out of range": Case(r"vip_virtual_router_id must be 1-255 \(got 300\)",
                                            group_vars=v(vip_virtual_router_id=300)),
+    # The VRRP advert interval family: VRRP 3 takes 0.01-40.95 in steps of 0.01, VRRP 2 whole seconds 1-255.
+    "VRRP 2 with a sub-second advert interval": Case(
+        r"vip_advert_int 0.01-40.95 in steps\s+of 0.01 with VRRP 3, a whole number 1-255 with VRRP 2 \(got 0.2 with VRRP 2\)",
+        group_vars=v(vip_vrrp_version=2)),
+    "VRRP 2 advert interval above 255": Case(r"\(got 256 with VRRP 2\)",
+                                             group_vars=v(vip_vrrp_version=2, vip_advert_int=256)),
+    "VRRP 3 advert interval below a centisecond": Case(r"\(got 0.005 with VRRP 3\)",
+                                                       group_vars=v(vip_advert_int=0.005)),
+    "VRRP 3 advert interval finer than a centisecond": Case(r"\(got 0.125 with VRRP 3\)",
+                                                            group_vars=v(vip_advert_int=0.125)),
+    "VRRP 3 advert interval above 40.95": Case(r"\(got 41 with VRRP 3\)", group_vars=v(vip_advert_int=41)),
+    "VRRP advert interval negative": Case(r"\(got -1 with VRRP 3\)", group_vars=v(vip_advert_int=-1)),
+    # Settings both load balancers must share, set on one of them only.
+    "VRRP version on one load balancer only": Case(
+        r"must share vip_vrrp_version, vip_advert_int,\s+vip_virtual_router_id and vip_unicast .* they differ: "
+        r"lb1: vip_vrrp_version=2 vip_advert_int=1",
+        host_vars={"lb1": {"vip_vrrp_version": 2, "vip_advert_int": 1}}),
+    "VRRP router id on one load balancer only": Case(
+        r"they differ: .*lb2: vip_vrrp_version=3 vip_advert_int=0.2 vip_virtual_router_id=52",
+        host_vars={"lb2": {"vip_virtual_router_id": 52}}),
     "watchdog interval not positive": Case(r"watchdog_interval must be > 0 \(got 0\)", group_vars=v(watchdog_interval=0)),
     "watchdog stopped grace too short": Case(r"watchdog_stopped_grace 0 \(off\) or 0.1 to\s+60 \(got 0.05\)",
                                              group_vars=v(watchdog_stopped_grace=0.05)),

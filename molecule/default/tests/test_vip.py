@@ -1,4 +1,4 @@
-"""VRRP 2 over multicast (this scenario's settings) hands the VIP over when its holder's keepalived stops; the
+"""VRRP 3 over multicast (this scenario's settings: the defaults) hands the VIP over when its holder's keepalived stops; the
 notify script logs the transition; the watchdog brings keepalived back and, with nopreempt, the VIP stays.
 The `failover` scenario covers VRRP 3 over unicast under load. Runs near the end: it moves the VIP."""
 
@@ -19,7 +19,7 @@ def test_vip_moves_when_keepalived_stops_on_its_holder(cluster):
     cluster.host(holder).check_output("systemctl stop keepalived")
     started = time.monotonic()
     assert wait_until(lambda: _holders(cluster) == [other], 15, interval=0.2), _holders(cluster)
-    print(f"\nVIP moved from {holder} to {other} within {time.monotonic() - started:.1f} s (VRRP 2, multicast)")
+    print(f"\nVIP moved from {holder} to {other} within {time.monotonic() - started:.1f} s (VRRP 3, multicast)")
     log = cluster.host(other).check_output(f"journalctl -t mosquitto-ha-vrrp --since '{since}' --no-pager -o cat")
     assert f"on {other}: now MASTER" in log, log
 

@@ -18,6 +18,7 @@ def cluster():
 # (tests/e2e/testorder.py).
 TEST_ORDER = [
     "test_upgrade.py",  # needs the healthy cluster of the converge; leaves it healthy (its last test checks)
+    "test_vrrp_settings.py",  # switches the VRRP settings of both load balancers and back; leaves the VIP in place
     "test_failover.py",
 ]
 

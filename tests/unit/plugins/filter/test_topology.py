@@ -36,7 +36,7 @@ def inventory():
 
 def test_filters_are_registered():
     assert set(topology.FilterModule().filters()) == {
-        "broker_endpoints", "bridge_connections", "vrrp_peers", "host_address", "group_addresses",
+        "broker_endpoints", "bridge_connections", "vrrp_peers", "vrrp_pair", "vrrp_pair_changes", "host_address", "group_addresses",
         "outside_subnet", "pki_files", "host_kinds"}
 
 
@@ -272,3 +272,58 @@ def test_host_kinds_uses_the_group_names_given():
 def test_host_kinds_refuses_a_host_that_is_no_name(host):
     with pytest.raises(AnsibleFilterError, match="not an inventory host name"):
         topology.host_kinds(KINDS_GROUPS, host)
+
+
+_CONF_V2 = """global_defs {
+    vrrp_version 2
+}
+vrrp_instance x_vip {
+    virtual_router_id 51
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass s3cretPw
+    }
+}
+"""
+_CONF_V3 = """global_defs {
+    vrrp_version 3
+}
+vrrp_instance x_vip {
+    virtual_router_id 51
+    advert_int 0.2
+    unicast_src_ip 10.0.0.31
+    unicast_peer {
+        10.0.0.32
+    }
+}
+"""
+
+
+def test_vrrp_pair_reads_the_shared_settings_without_the_password():
+    v2 = topology.vrrp_pair(_CONF_V2)
+    assert v2["vrrp_version"] == 2 and v2["virtual_router_id"] == 51 and v2["advert_int"] == 1.0
+    assert v2["unicast"] is False and v2["auth"] and "s3cretPw" not in repr(v2)
+    assert topology.vrrp_pair(_CONF_V3) == {
+        "vrrp_version": 3, "virtual_router_id": 51, "advert_int": 0.2, "auth": None, "unicast": True}
+    assert topology.vrrp_pair("") == {}
+    # keepalived's own defaults when a setting is absent
+    assert topology.vrrp_pair("vrrp_instance x {\n}\n")["vrrp_version"] == 2
+    with pytest.raises(AnsibleFilterError):
+        topology.vrrp_pair({"not": "text"})
+
+
+def test_vrrp_pair_changes_names_each_variable_and_hides_the_password():
+    changes = topology.vrrp_pair_changes(topology.vrrp_pair(_CONF_V2), topology.vrrp_pair(_CONF_V3))
+    assert changes == ["vip_vrrp_version: 2 -> 3", "vip_advert_int: 1 -> 0.2", "vip_auth_pass: authentication off",
+                       "vip_unicast: false -> true"]
+    other_password = topology.vrrp_pair(_CONF_V2.replace("s3cretPw", "0therPw1"))
+    assert topology.vrrp_pair_changes(topology.vrrp_pair(_CONF_V2), other_password) == [
+        "vip_auth_pass: the VRRP password changes"]
+    assert not any("s3cretPw" in line or "0therPw1" in line
+                   for line in topology.vrrp_pair_changes(topology.vrrp_pair(_CONF_V2), other_password))
+    router = topology.vrrp_pair(_CONF_V3.replace("router_id 51", "router_id 52"))
+    assert topology.vrrp_pair_changes(topology.vrrp_pair(_CONF_V3), router) == ["vip_virtual_router_id: 51 -> 52"]
+    # nothing runs yet, or nothing shared changes: no switch
+    assert topology.vrrp_pair_changes({}, topology.vrrp_pair(_CONF_V3)) == []
+    assert topology.vrrp_pair_changes(topology.vrrp_pair(_CONF_V3), topology.vrrp_pair(_CONF_V3)) == []
