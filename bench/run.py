@@ -8,7 +8,7 @@ Ansible timings (here and addbroker.py). Traffic goes only to the lab's containe
 count and time.
 
     python bench/run.py [--quick] [--no-ansible] [--only ramp,failover] [--ramp 1000,3000] [--failover-reps 1]
-                        [--failover-vrrp3] [--ansible-add-broker] [--output FILE] [--plots DIR]
+                        [--failover-vrrp2] [--ansible-add-broker] [--output FILE] [--plots DIR]
 """
 
 from __future__ import annotations
@@ -121,9 +121,9 @@ def parse_args(argv=None):
                         help="comma-separated subset of the faults (bridge_node_kill needs a standby bridge master)")
     parser.add_argument("--failover-time-limit", type=float, default=3600.0,
                         help="stop the failover series after this many seconds (default 3600)")
-    parser.add_argument("--failover-vrrp3", action="store_true",
-                        help="also run the failover series with VRRP 3, advert_int 0.25, unicast (site.yml -e), "
-                             "then restore the lab's settings with site.yml")
+    parser.add_argument("--failover-vrrp2", action="store_true",
+                        help="also run the failover series with VRRP 2, advert_int 1 (site.yml -e; the settings "
+                             "before VRRP 3 became the default), then restore the lab's settings with site.yml")
     parser.add_argument("--ansible-add-broker", action="store_true",
                         help="time add_broker.yml for 2 spare broker containers (removed again afterwards)")
     args = parser.parse_args(argv)
@@ -137,7 +137,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     # A TERM (e.g. from timeout) unwinds like an exception, so the ramp removes its addresses and closes its
-    # connections, and a VRRP 3 run restores the lab's settings.
+    # connections, and a VRRP 2 run restores the lab's settings.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Run.from_args(args)
     bench.plots.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def rerun_command(args):
                         ("--failover-faults", args.failover_faults)):
         if value:
             command += f" {flag} {value}"
-    command += "".join(f" {flag}" for flag, on in (("--failover-vrrp3", args.failover_vrrp3),
+    command += "".join(f" {flag}" for flag, on in (("--failover-vrrp2", args.failover_vrrp2),
                                                    ("--ansible-add-broker", args.ansible_add_broker)) if on)
     return command
 
@@ -496,12 +496,12 @@ def failover_section(bench):
         raw[label] = {f: [r.as_dict() for r in rs] for f, rs in results.items()}
 
     measure(cluster, "the lab as configured: {}")
-    if args.failover_vrrp3:
-        extra = ["-e", "vip_vrrp_version=3", "-e", "vip_advert_int=0.25", "-e", "vip_unicast=true"]
+    if args.failover_vrrp2:
+        extra = ["-e", "vip_vrrp_version=2", "-e", "vip_advert_int=1"]
         try:
             site(extra)
             measure(failover.load_lab(),
-                    f"{{}} (site.yml -e {' '.join(extra[1::2])}; the `failover` scenario's settings)")
+                    f"{{}} (site.yml -e {' '.join(extra[1::2])}; the defaults before VRRP 3)")
         finally:
             site([])  # back to the lab's own settings
     (bench.plots / "failover.json").write_text(json.dumps(raw, indent=1) + "\n")

@@ -42,11 +42,11 @@ def test_another_output_keeps_its_plots_and_figures_next_to_it(tmp_path):
 
 def test_the_rerun_command_names_what_was_asked_for():
     args = run.parse_args(["--quick", "--no-ansible", "--only", "ramp, failover", "--ramp", "5,6",
-                           "--failover-reps", "2", "--failover-faults", "broker_kill9", "--failover-vrrp3",
+                           "--failover-reps", "2", "--failover-faults", "broker_kill9", "--failover-vrrp2",
                            "--ansible-add-broker", "--ramp-hold", "3"])
     assert args.sections == ["ramp", "failover"]
     assert run.rerun_command(args) == ("python bench/run.py --quick --no-ansible --only ramp,failover --ramp 5,6 "
-                                       "--failover-reps 2 --failover-faults broker_kill9 --failover-vrrp3 "
+                                       "--failover-reps 2 --failover-faults broker_kill9 --failover-vrrp2 "
                                        "--ansible-add-broker")
 
 
@@ -139,7 +139,7 @@ def fixture_faked(monkeypatch, tmp_path):
     cluster = types.SimpleNamespace(bridge={"mqttlab-bridge": "172.29.60.21"})
     monkeypatch.setattr(failover, "load_lab", lambda: cluster)
     monkeypatch.setattr(failover, "vrrp_settings", lambda _c: {
-        "vrrp_version": "3" if calls["site"] else "2", "advert_int": "1", "unicast": False})
+        "vrrp_version": "2" if calls["site"] else "3", "advert_int": "1", "unicast": False})
 
     def run_series(_cluster, reps, faults, time_limit):
         calls["series"] += 1
@@ -170,21 +170,21 @@ def fixture_faked(monkeypatch, tmp_path):
 
 def test_a_whole_run_without_a_lab_writes_every_section(faked, tmp_path, capsys):
     output = tmp_path / "B.md"
-    assert run.main(["--quick", "--failover-vrrp3", "--ansible-add-broker", "--ramp", "1000,3000",
+    assert run.main(["--quick", "--failover-vrrp2", "--ansible-add-broker", "--ramp", "1000,3000",
                      "--output", str(output)]) == 0
     text = output.read_text()
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert [next(n for n, h in run.SECTION_HEADINGS.items() if line.startswith(h)) for line in headings] == \
         list(run.SECTIONS)  # every section, in order, and no "Not measured"
-    command = "python bench/run.py --quick --ramp 1000,3000 --failover-vrrp3 --ansible-add-broker"
+    command = "python bench/run.py --quick --ramp 1000,3000 --failover-vrrp2 --ansible-add-broker"
     assert text.count(f" by `{command}`.*") == len(run.SECTIONS)
     assert "| 3 | 1.25 | 1.50 | 1.00, 1.25, 1.50 |" in text  # the restart window: median and max
-    assert "**VRRP 3, advert_int 1, multicast (site.yml -e vip_vrrp_version=3 vip_advert_int=0.25 " \
-           "vip_unicast=true; the `failover` scenario's settings)**" in text
+    assert "**VRRP 2, advert_int 1, multicast (site.yml -e vip_vrrp_version=2 vip_advert_int=1; " \
+           "the defaults before VRRP 3)**" in text
     assert "| 1 | 1.50 | 1.50 | 1.50 | one bridge master" in text  # the standby takeover
     assert "| add_broker.yml, 2 brokers | 60 |" in text
     assert "![latency](B-plots/latency.png)" in text
-    assert faked["site"] == [["-e", "vip_vrrp_version=3", "-e", "vip_advert_int=0.25", "-e", "vip_unicast=true"], []]
+    assert faked["site"] == [["-e", "vip_vrrp_version=2", "-e", "vip_advert_int=1"], []]
     assert faked["series"] == 2 and faked["docker"] == [False, True, False]
     steps, options = faked["ramp"]
     assert steps == [1000, 3000] and options["sources"] == 32 and options["hold"] == 15.0
