@@ -22,7 +22,8 @@ description:
     bridge master of a pair is in), C(watchdog_password) (the password file of the watchdog's MQTT user),
     C(watchdog_pause_dir) (where a file named after a unit pauses the watchdog for it), C(watchdog_config),
     C(metrics_config), C(password_staging) (where mosquitto's users are hashed first), C(mosquitto_check_config)
-    and C(keepalived_check_config) (the configuration checkers used by C(validate)), and C(keepalived_conf).
+    and C(keepalived_check_config) (the configuration checkers used by C(validate)), C(keepalived_conf), and
+    C(vrrp_pending) (present while a load balancer's keepalived waits to switch to new shared VRRP settings).
   - C(mqtt_login_sh) returns the shell lines that give C(mosquitto_sub) and C(mosquitto_pub) a user name and the
     password read from a file through a private options file (C($XDG_CONFIG_HOME/mosquitto_sub) and
     C(mosquitto_pub)), removed when the shell exits, so that the password never appears on a command line. The
@@ -100,6 +101,7 @@ PATHS = {
     "mosquitto_check_config": "/usr/local/libexec/mosquitto-ha/mosquitto-check-config",
     "keepalived_check_config": "/usr/local/libexec/mosquitto-ha/keepalived-check-config",
     "keepalived_conf": "/etc/keepalived/keepalived.conf",
+    "vrrp_pending": "/run/mosquitto-ha-vrrp-pending",
 }
 
 _UNIT = re.compile(r"[A-Za-z0-9:_.@-]+\.[a-z]+")
