@@ -348,6 +348,12 @@ CASES = {
         r"bridge_standby_router_id must be 1-255 and differ from the load balancers' vip_virtual_router_id "
         r"\(got 60 and 60\)", groups=dict(GOOD_GROUPS, bridge=["bridge1", "bridge2"]),
         group_vars=v(vip_virtual_router_id=60, bridge_standby_router_id=60)),
+    "standby bridge pair advert interval finer than a centisecond": Case(
+        r"bridge_standby_advert_int 0.01-40.95 s\s+in steps of 0.01 \(VRRP 3; got 0.125\)",
+        groups=dict(GOOD_GROUPS, bridge=["bridge1", "bridge2"]), group_vars=v(bridge_standby_advert_int=0.125)),
+    "standby bridge pair advert interval above 40.95": Case(
+        r"in steps of 0.01 \(VRRP 3; got 41\)",
+        groups=dict(GOOD_GROUPS, bridge=["bridge1", "bridge2"]), group_vars=v(bridge_standby_advert_int=41)),
     "host in two groups": Case(r"Hosts broker1 are in more than one of the groups",
                                groups=dict(GOOD_GROUPS, loadbalancers=["lb1", "broker1"])),
     "misspelled broker group": Case(
