@@ -249,9 +249,13 @@ def section(series, repetitions, plot_link):
     lines += [
         "Anchors: keepalived with VRRPv2 defaults (advert_int 1) gives the VIP to the backup about 3.6 s after the",
         "master dies (3 missed adverts plus skew); a watchdog that checks `ps | grep` every 6 s restarts a dead",
-        "process within up to 6 s and never notices a hung one. The *process* figure for the lb_container_kill "
-        "fault is",
-        "n/a by design: the node stays down until the bench starts it again (it then rejoins as backup).",
+        "process within up to 6 s and never notices a hung one. For the lb_container_kill fault the *process* figure "
+        "is",
+        "the takeover: until the other load balancer holds the VIP (sampled every 50 ms, counted from before `docker "
+        "kill`;",
+        "the node stays down until the bench starts it again, and it rejoins as backup). Its *VIP* figure adds what a "
+        "client",
+        "whose connection attempt fell into the gap sees: its kernel sends the lost SYN again after 1 s.",
         "",
     ]
     if plot_link:

@@ -64,13 +64,26 @@ def playbook_command(name, inventory=INVENTORY, *extra):
     return argv, env
 
 
-def playbook(name, inventory=INVENTORY, *extra, timeout=1800):
-    """Run a playbook on the lab; (seconds, changed summed over the recap). RuntimeError when it fails."""
+def playbook(name, inventory=INVENTORY, *extra, timeout=1800, profile=None):
+    """Run a playbook on the lab; (seconds, changed summed over the recap). RuntimeError when it fails. With a list
+    as profile, the run times its tasks (ansible.posix.profile_tasks) and the list gets [task, seconds] of the
+    slowest ones, slowest first."""
     argv, env = playbook_command(name, inventory, *extra)
+    if profile is not None:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="10")
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=env, cwd=ROOT)
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{name} {' '.join(extra)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                            f"{proc.stderr[-2000:]}")
+    if profile is not None:
+        profile[:] = slowest_tasks(proc.stdout)
     return seconds, sum(int(c) for c in re.findall(r"changed=(\d+)", proc.stdout))
+
+
+def slowest_tasks(output):
+    """[task, seconds] of profile_tasks' recap at the end of a playbook's output, slowest first."""
+    recap = output.split("TASKS RECAP", 1)[-1] if "TASKS RECAP" in output else ""
+    found = re.findall(r"^(.+?) -+ (\d+\.\d+)s$", recap, flags=re.MULTILINE)
+    return [[task.strip(), float(seconds)] for task, seconds in found]

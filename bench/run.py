@@ -3,12 +3,12 @@
 Writes BENCHMARKS.md and PNG plots under bench/plots/. Every figure is measured in this run, next to the
 anchor it is compared with (the same measurement straight to one broker, or the testbed's reference anchors
 for the failover figures). Sections: throughput, latency, bridge master restart window (here), concurrent connections
-through the VIP (ramp.py, connload.py, resources.py), failover (failover.py, reusing tests/e2e/faults.py) and
-Ansible timings (here and addbroker.py). Traffic goes only to the lab's containers; every loop is bounded in
+through the VIP (ramp.py, connload.py, resources.py), failover (failover.py, reusing tests/e2e/faults.py), a soak
+under client load with no fault (soak.py) and Ansible timings (here and addbroker.py). Traffic goes only to the lab's containers; every loop is bounded in
 count and time.
 
     python bench/run.py [--quick] [--no-ansible] [--only ramp,failover] [--ramp 1000,3000] [--failover-reps 1]
-                        [--failover-vrrp2] [--ansible-add-broker] [--output FILE] [--plots DIR]
+                        [--failover-vrrp2] [--soak-seconds 600] [--ansible-add-broker] [--output FILE] [--plots DIR]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from stats import median_max, median_run, percentile  # noqa: E402
 VIP, PORT, BROKERS, BRIDGE, CAFILE = lab.VIP, lab.PORT, lab.BROKERS, lab.BRIDGE, lab.CAFILE
 PLOTS = ROOT / "bench" / "plots"
 SAVED_ANSIBLE = ROOT / "bench" / "ansible-figures.json"
-SECTIONS = ("throughput", "latency", "window", "autosave", "standby", "ramp", "failover", "ansible")
+SECTIONS = ("throughput", "latency", "window", "autosave", "standby", "ramp", "failover", "soak", "ansible")
 
 
 @dataclasses.dataclass
@@ -74,6 +74,10 @@ class Run:
     @property
     def ramp_steps(self):
         return self.args.ramp or ([1000, 3000] if self.quick else [10000, 25000, 50000])
+
+    @property
+    def ansible_reps(self):
+        return self.args.ansible_reps or (1 if self.quick else 5)
 
     @property
     def failover_reps(self):
@@ -122,8 +126,13 @@ def parse_args(argv=None):
     parser.add_argument("--failover-time-limit", type=float, default=3600.0,
                         help="stop the failover series after this many seconds (default 3600)")
     parser.add_argument("--failover-vrrp2", action="store_true",
-                        help="also run the failover series with VRRP 2, advert_int 1 (site.yml -e; the settings "
-                             "before VRRP 3 became the default), then restore the lab's settings with site.yml")
+                        help="also run the VIP faults (keepalived_stop, lb_container_kill) with VRRP 2, advert_int 1 "
+                             "(site.yml -e; the settings before VRRP 3 became the default), then restore the lab's "
+                             "settings with site.yml")
+    parser.add_argument("--soak-seconds", type=int, default=None,
+                        help="length of the soak under client load with no fault (default 600; 60 with --quick)")
+    parser.add_argument("--ansible-reps", type=int, default=None,
+                        help="fresh deploys (each rebuilds the lab) and idempotent re-runs of site.yml (default 5)")
     parser.add_argument("--ansible-add-broker", action="store_true",
                         help="time add_broker.yml for 2 spare broker containers (removed again afterwards)")
     args = parser.parse_args(argv)
@@ -165,7 +174,10 @@ def ansible_inputs(bench):
         return {}
     if bench.args.no_ansible:
         return json.loads(SAVED_ANSIBLE.read_text()) if SAVED_ANSIBLE.exists() else {}
-    figures = ansible_figures()
+    previous = json.loads(bench.ansible_file.read_text()) if bench.ansible_file.exists() else {}
+    figures = ansible_figures(bench.ansible_reps)
+    figures["__previous"] = {k: stats_of(v)[0] for k, v in previous.items() if not k.startswith("__")}
+    figures["__previous_measured"] = previous.get("__measured")
     figures["__measured"] = datetime.date.today().isoformat()
     bench.ansible_file.write_text(json.dumps(figures, indent=1) + "\n")
     return figures
@@ -186,7 +198,8 @@ def rerun_command(args):
     if args.only != ",".join(SECTIONS):
         command += f" --only {','.join(args.sections)}"
     for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
-                        ("--failover-faults", args.failover_faults)):
+                        ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
+                        ("--ansible-reps", args.ansible_reps)):
         if value:
             command += f" {flag} {value}"
     command += "".join(f" {flag}" for flag, on in (("--failover-vrrp2", args.failover_vrrp2),
@@ -239,6 +252,7 @@ SECTION_HEADINGS = {
     "standby": "## Standby bridge master",
     "ramp": "## Concurrent connections",
     "failover": "## Failover",
+    "soak": "## Soak",
     "ansible": "## Ansible",
 }
 PROVENANCE = re.compile(r"^\*Measured \S+.* by `.*`\.\*$")
@@ -486,7 +500,7 @@ def failover_section(bench):
     series = []
     raw = {}
 
-    def measure(cluster, label):
+    def measure(cluster, label, faults):
         """One series of the faults on the lab as it is configured now, under `label`."""
         settings = failover.vrrp_settings(cluster)
         label = label.format(f"VRRP {settings['vrrp_version']}, advert_int {settings['advert_int']}, "
@@ -495,19 +509,35 @@ def failover_section(bench):
         series.append((label, failover.summary(results)))
         raw[label] = {f: [r.as_dict() for r in rs] for f, rs in results.items()}
 
-    measure(cluster, "the lab as configured: {}")
+    measure(cluster, "the lab as configured: {}", faults)
     if args.failover_vrrp2:
         extra = ["-e", "vip_vrrp_version=2", "-e", "vip_advert_int=1"]
         try:
             site(extra)
+            # Only the faults whose figures the VRRP settings decide: the VIP holder's keepalived or node goes away.
             measure(failover.load_lab(),
-                    f"{{}} (site.yml -e {' '.join(extra[1::2])}; the defaults before VRRP 3)")
+                    f"{{}} (site.yml -e {' '.join(extra[1::2])}; the defaults before VRRP 3)",
+                    [f for f in faults if f in VRRP_FAULTS] or faults)
         finally:
             site([])  # back to the lab's own settings
     (bench.plots / "failover.json").write_text(json.dumps(raw, indent=1) + "\n")
     path = bench.plots / "failover.png"
     failover.plot(series, path)
     return failover.section(series, reps, bench.link(path.name))
+
+
+def soak_section(bench):
+    import failover  # noqa: PLC0415
+    import soak  # noqa: PLC0415
+
+    seconds = bench.args.soak_seconds or (60 if bench.quick else 600)
+    result = soak.run(failover.load_lab(), duration=seconds)
+    (bench.plots / "soak.json").write_text(json.dumps(dataclasses.asdict(result), indent=1) + "\n")
+    alone = "python bench/run.py --no-ansible --only soak" + (f" --soak-seconds {seconds}" if seconds != 600 else "")
+    return soak.section(result, alone)
+
+
+VRRP_FAULTS = ("keepalived_stop", "lb_container_kill")
 
 
 def site(extra):
@@ -523,23 +553,48 @@ def ansible_runner(bench):
     return ansible_section(bench.ansible)
 
 
+# What the issue of speed asks of each playbook run on the 5-node lab (seconds); the anchor of the Ansible figures.
+ANSIBLE_TARGETS = {"site.yml, fresh, 5 hosts": 120, "site.yml, re-run (changed=0)": 30, "add_broker.yml, 2 brokers": 60}
+
+
+def stats_of(value):
+    """(median, max, runs) of a figure saved as a list of runs, or as one number (older files, single runs)."""
+    values = value if isinstance(value, list) else [value]
+    return (*median_max(values), len(values))
+
+
 def ansible_section(ansible):
     if not ansible:
         return []
+    previous = ansible.get("__previous", {})
+    since = ansible.get("__previous_measured")
     lines = [
         "## Ansible",
         "",
-        "| what | seconds |",
-        "| --- | ---: |",
+        "Seconds on the lab (docker connection, pipelining, forks 10). Fresh: `make lab` from no containers (each run",
+        "rebuilds the lab); re-run: site.yml again with nothing to change.",
+        "",
+        f"| what | median | max | runs | previous{f' ({since})' if since else ''} | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for k, v in ansible.items():
-        if not k.startswith("__"):
-            lines.append(f"| {k} | {v:.0f} |")
-    lines += ["", f"The re-run reported changed={ansible.get('__rerun_changed')} in total. Measured "
+        if k.startswith("__"):
+            continue
+        med, mx, n = stats_of(v)
+        before = f"{previous[k]:.0f}" if k in previous else ""
+        target = f"<= {ANSIBLE_TARGETS[k]}" if k in ANSIBLE_TARGETS else ""
+        lines.append(f"| {k} | {med:.0f} | {mx:.0f} | {n} | {before} | {target} |")
+    lines += ["", f"The re-runs reported changed={ansible.get('__rerun_changed')} in total. Measured "
               f"{ansible.get('__measured', 'in this run')} (bench/ansible-figures.json; `--no-ansible` reuses it)."]
     if "__add_broker_measured" in ansible:
         lines.append(f"add_broker.yml / remove_broker.yml measured {ansible['__add_broker_measured']} on two spare "
                      "broker containers started for it (bench/addbroker.py); " + ansible.get("__add_broker_note", ""))
+    profile = ansible.get("__profile") or []
+    if profile:
+        lines += ["", "The ten slowest tasks of the last re-run (ansible.posix.profile_tasks; a task's time is the "
+                  "longest of its hosts, and a task of the one-at-a-time plays appears once per batch):", "",
+                  "| task | seconds |", "| --- | ---: |"]
+        lines += [f"| {task} | {seconds:.2f} |" for task, seconds in profile[:10]]
     lines.append("")
     return lines
 
@@ -552,6 +607,7 @@ SECTION_RUNNERS = {
     "standby": standby_section,
     "ramp": ramp_section,
     "failover": failover_section,
+    "soak": soak_section,
     "ansible": ansible_runner,
 }
 
@@ -683,20 +739,31 @@ def bridge_restart_window(repetitions):
     return windows
 
 
-def ansible_figures():
+def ansible_figures(reps):
+    """Fresh deploys (lab down, lab up) and idempotent re-runs of site.yml, `reps` of each; the last re-run profiled."""
     _argv, env = lab.playbook_command("site.yml")
-    out = {}
-    run([str(ROOT / "scripts" / "lab.sh"), "down"])
-    started = time.monotonic()
-    proc = run([str(ROOT / "scripts" / "lab.sh"), "up"], env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError("lab up failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])
-    out["lab up (containers, site.yml, smoke check)"] = time.monotonic() - started
-    match = re.search(r"site.yml took (\d+) s", proc.stderr + proc.stdout)
-    if match:
-        out["site.yml, fresh, 5 hosts"] = float(match.group(1))
-    out["site.yml, re-run (changed=0)"], out["__rerun_changed"] = lab.playbook("site.yml")
-    return out
+    out = {"lab up (containers, site.yml, smoke check)": [], "site.yml, fresh, 5 hosts": [],
+           "site.yml, re-run (changed=0)": []}
+    for rep in range(reps):
+        run([str(ROOT / "scripts" / "lab.sh"), "down"])
+        started = time.monotonic()
+        proc = run([str(ROOT / "scripts" / "lab.sh"), "up"], env=env, cwd=ROOT)
+        if proc.returncode != 0:
+            raise RuntimeError("lab up failed:\n" + proc.stdout[-3000:] + proc.stderr[-3000:])
+        out["lab up (containers, site.yml, smoke check)"].append(time.monotonic() - started)
+        match = re.search(r"site.yml took (\d+) s", proc.stderr + proc.stdout)
+        if match:
+            out["site.yml, fresh, 5 hosts"].append(float(match.group(1)))
+        print(f"ansible: fresh deploy #{rep + 1}: {match.group(1) if match else '?'} s")
+    changed, profile = 0, []
+    for rep in range(reps):
+        seconds, changed_now = lab.playbook("site.yml", profile=profile if rep == reps - 1 else None)
+        out["site.yml, re-run (changed=0)"].append(seconds)
+        changed += changed_now
+        print(f"ansible: re-run #{rep + 1}: {seconds:.0f} s, changed={changed_now}")
+    out["__rerun_changed"] = changed
+    out["__profile"] = profile
+    return {k: v for k, v in out.items() if v != []}
 
 
 # --- plots ------------------------------------------------------------------------------------------------

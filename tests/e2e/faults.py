@@ -528,9 +528,13 @@ def fault_keepalived_stop(rig, x, y, holder):
 
 
 def fault_lb_container_kill(rig, x, y, holder):
-    at = time.monotonic()  # the kill takes effect while `docker kill` runs (about 0.2 s)
+    """The VIP holder's node dies. Its recovery is the takeover: the other load balancer holds the VIP (the node
+    itself stays down until FAULT_AFTER starts it again). The VIP figure adds what a client whose connection
+    attempt fell into the gap sees: its kernel sends a lost SYN again after 1 s."""
+    backup = next(n for n in rig.cluster.loadbalancers if n != holder)
+    at = time.monotonic()  # the kill takes effect while `docker kill` runs (about 0.2 s): counted from before it
     docker("kill", holder)  # SIGKILL to the container's init: the node is gone, nothing shuts down cleanly
-    return holder, at, None
+    return holder, at, FirstSuccess(lambda: holds_address(backup, rig.cluster.vip), interval=0.05)
 
 
 def _started_at(container):

@@ -91,8 +91,8 @@ def test_fault_under_load(rig, fault):
     assert result.vip_s is not None, "no publish through the VIP succeeded after the fault"
     assert result.cross_s is not None, "cross-broker delivery did not come back"
     assert "cluster did not settle" not in result.notes
-    if fault != "lb_container_kill":
-        assert result.recovery_s is not None, f"{result.target} did not recover"
+    # lb_container_kill: the node stays down; its recovery is the takeover (the other load balancer holds the VIP).
+    assert result.recovery_s is not None, f"{result.target} did not recover"
 
     target = result.target
     if fault == "broker_sigstop":

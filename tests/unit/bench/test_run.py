@@ -17,6 +17,7 @@ import failover  # noqa: E402
 import lab  # noqa: E402
 import ramp  # noqa: E402
 import run  # noqa: E402
+import soak  # noqa: E402
 import standby  # noqa: E402
 from faults import Result  # noqa: E402
 
@@ -123,7 +124,7 @@ def takeover(cross):
 @pytest.fixture(name="faked")
 def fixture_faked(monkeypatch, tmp_path):
     """Every measurement of run.py and of the modules it calls, faked; returns what the fakes were called with."""
-    calls = {"site": [], "docker": [], "ramp": None, "series": 0}
+    calls = {"site": [], "docker": [], "ramp": None, "series": 0, "soak": []}
     monkeypatch.setattr(run, "throughput", throughputs())
     monkeypatch.setattr(run, "latency", lambda pub, sub, count: sorted(i / 10 for i in range(count)))
     monkeypatch.setattr(run, "bridge_restart_window", lambda reps: [1.0 + i / 4 for i in range(reps)])
@@ -134,7 +135,9 @@ def fixture_faked(monkeypatch, tmp_path):
     monkeypatch.setattr(run, "site", calls["site"].append)
     monkeypatch.setattr(run, "CAFILE", tmp_path)  # exists: the lab is "up"
     monkeypatch.setattr(run.shutil, "which", lambda tool: "/usr/bin/" + tool)
-    monkeypatch.setattr(run, "ansible_figures", lambda: {"site.yml, re-run (changed=0)": 30.0, "__rerun_changed": 0})
+    monkeypatch.setattr(run, "ansible_figures", lambda reps: {
+        "site.yml, re-run (changed=0)": [30.0 + i for i in range(reps)], "__rerun_changed": 0,
+        "__profile": [["mosquitto_ha.cluster.broker : Install mosquitto", 2.5]]})
 
     cluster = types.SimpleNamespace(bridge={"mqttlab-bridge": "172.29.60.21"})
     monkeypatch.setattr(failover, "load_lab", lambda: cluster)
@@ -143,6 +146,7 @@ def fixture_faked(monkeypatch, tmp_path):
 
     def run_series(_cluster, reps, faults, time_limit):
         calls["series"] += 1
+        calls.setdefault("faults", []).append(list(faults))
         return {f: [Result(fault=f, target="x", vip_s=0.5, recovery_s=1.0 + i, cross_s=None, acked=5)
                     for i in range(reps)] for f in faults}
 
@@ -164,6 +168,14 @@ def fixture_faked(monkeypatch, tmp_path):
         "single": [throughput("b1", 1, publishers, per_pub) for _i in range(runs)],
         "pair": [throughput("b1", 1, publishers, per_pub) for _i in range(runs)],
         "pair_site_s": 40.0, "takeovers": [takeover(1.5 + i) for i in range(repetitions)]})
+
+    def fake_soak(_cluster, duration):
+        calls["soak"].append(duration)
+        return soak.Soak(duration_s=duration, publishers=4, interval_s=0.05, sent=4800, acked=4800, probes=60,
+                         samples=120, transitions={"mqttlab-lb1": 0, "mqttlab-lb2": 0},
+                         vrrp={"vrrp_version": "3", "advert_int": "0.2", "unicast": False})
+
+    monkeypatch.setattr(soak, "run", fake_soak)
     monkeypatch.setattr(addbroker, "measure", lambda log: {"add_broker.yml, 2 brokers": 60.0})
     return calls
 
@@ -183,9 +195,15 @@ def test_a_whole_run_without_a_lab_writes_every_section(faked, tmp_path, capsys)
            "the defaults before VRRP 3)**" in text
     assert "| 1 | 1.50 | 1.50 | 1.50 | one bridge master" in text  # the standby takeover
     assert "| add_broker.yml, 2 brokers | 60 |" in text
+    assert "| site.yml, re-run (changed=0) | 30 | 30 | 1 |  | <= 30 |" in text  # --quick: one run
+    assert "| mosquitto_ha.cluster.broker : Install mosquitto | 2.50 |" in text
+    assert faked["soak"] == [60]  # --quick: a one-minute soak
+    assert "| VRRP transitions logged by keepalived (mqttlab-lb1 0, mqttlab-lb2 0) | 0 |" in text
+    assert "`python bench/run.py --no-ansible --only soak --soak-seconds 60`" in text
     assert "![latency](B-plots/latency.png)" in text
     assert faked["site"] == [["-e", "vip_vrrp_version=2", "-e", "vip_advert_int=1"], []]
     assert faked["series"] == 2 and faked["docker"] == [False, True, False]
+    assert faked["faults"][1] == ["keepalived_stop", "lb_container_kill"]  # VRRP 2: the faults it decides
     steps, options = faked["ramp"]
     assert steps == [1000, 3000] and options["sources"] == 32 and options["hold"] == 15.0
     assert json.loads((tmp_path / "B-plots" / "ansible-figures.json").read_text())["add_broker.yml, 2 brokers"] == 60
@@ -210,3 +228,32 @@ def test_no_saved_ansible_figures_leave_the_section_out(faked, tmp_path, monkeyp
     run.main(["--no-ansible", "--only", "window,ansible", "--output", str(output)])
     text = output.read_text()
     assert "## Bridge master restart window" in text and "## Ansible" not in text
+
+
+def test_the_ansible_figures_stand_next_to_the_previous_ones_and_the_targets(faked, tmp_path):
+    output = tmp_path / "B.md"
+    plots = tmp_path / "B-plots"
+    plots.mkdir()
+    (plots / "ansible-figures.json").write_text(json.dumps({  # an older file: one number per figure
+        "site.yml, re-run (changed=0)": 184.2, "__measured": "2026-11-22"}))
+    run.main(["--only", "ansible", "--ansible-reps", "5", "--output", str(output)])
+    text = output.read_text()
+    assert "| what | median | max | runs | previous (2026-11-22) | target |" in text
+    assert "| site.yml, re-run (changed=0) | 32 | 34 | 5 | 184 | <= 30 |" in text
+    saved = json.loads((plots / "ansible-figures.json").read_text())
+    assert saved["site.yml, re-run (changed=0)"] == [30.0, 31.0, 32.0, 33.0, 34.0]
+    assert saved["__previous"] == {"site.yml, re-run (changed=0)": 184.2}
+
+
+def test_the_profile_is_read_off_the_tasks_recap():
+    output = """PLAY RECAP ****
+TASKS RECAP ********************************************************************
+Sunday 06 December 2026  20:01:40 +0000 (0:00:00.054)       0:02:30.913 *******
+===============================================================================
+mosquitto_ha.cluster.vip : Install keepalived -------------------------- 10.19s
+mosquitto_ha.cluster.pki : Install the Python cryptography library for key generation --- 2.27s
+"""
+    assert lab.slowest_tasks(output) == [["mosquitto_ha.cluster.vip : Install keepalived", 10.19],
+                                         ["mosquitto_ha.cluster.pki : Install the Python cryptography library for "
+                                          "key generation", 2.27]]
+    assert lab.slowest_tasks("no recap") == []
