@@ -8,6 +8,7 @@ the VRRP, bridge and lab user passwords stay the same.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import shutil
 import subprocess
@@ -98,3 +99,40 @@ def measure(log=print, drain_timeout=10):
             _run(["docker", "rm", "-f", name])
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+@contextlib.contextmanager
+def joined(cluster, count, log=print, drain_timeout=10):
+    """With count > 0, the first `count` spare brokers run in the cluster for the duration: started, added with
+    add_broker.yml and put into cluster.brokers; afterwards taken out with remove_broker.yml and deleted, so the lab
+    ends as it began. With 0, the cluster as it is."""
+    if count <= 0:
+        yield cluster
+        return
+    spares = list(SPARES.items())[:count]
+    if len(spares) < count:
+        raise ValueError(f"the lab has {len(SPARES)} spare brokers (scripts/lab.env LAB_SPARE_BROKERS), not {count}")
+    names = [name for name, _address in spares]
+    lab_brokers = list(cluster.brokers)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-spares-"))
+    try:
+        for name, address in spares:
+            start_spare(name, address, _image())
+        seconds, _changed = lab.playbook("add_broker.yml", inventory(tmp / "add", {"brokers": lab_brokers + names,
+                                                                                   "new_brokers": names}))
+        log(f"spare brokers {', '.join(names)} added in {seconds:.0f} s")
+        before = dict(cluster.brokers)
+        cluster.brokers.update(dict(spares))
+        try:
+            yield cluster
+        finally:
+            cluster.brokers.clear()
+            cluster.brokers.update(before)
+            remove = inventory(tmp / "remove", {"brokers": lab_brokers, "retiring_brokers": names})
+            seconds, _changed = lab.playbook("remove_broker.yml", remove, "-e",
+                                             f"remove_broker_drain_timeout={drain_timeout}")
+            log(f"spare brokers removed in {seconds:.0f} s")
+    finally:
+        for name in names:
+            _run(["docker", "rm", "-f", name])
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -112,8 +112,13 @@ def parse_args(argv=None):
                         help="connection targets of the ramp through the VIP (default 10000,25000,50000)")
     parser.add_argument("--ramp-workers", type=int, default=None,
                         help="load processes (default: enough for the largest step under RLIMIT_NOFILE, at least 2)")
-    parser.add_argument("--ramp-sources", type=int, default=32,
-                        help="extra source addresses added to the lab bridge for the ramp (default 32)")
+    parser.add_argument("--ramp-sources", type=int, default=128,
+                        help="extra source addresses added to the lab bridge for the ramp (default 128: nginx's hash "
+                             "of the client address spreads them evenly enough over the brokers)")
+    parser.add_argument("--ramp-spare-brokers", type=int, default=0,
+                        help="spare broker containers added with add_broker.yml for the ramp and removed after it "
+                             "(0-2, default 0). The test containers cap every process at 20000 open files, so each "
+                             "broker holds at most about 20000 connections: 50000 need 3 or more brokers")
     parser.add_argument("--ramp-step-timeout", type=float, default=300.0, help="time limit of one ramp step (s)")
     parser.add_argument("--ramp-hold", type=float, default=15.0, help="seconds each step's connections are held")
     parser.add_argument("--ramp-concurrency", type=int, default=32,
@@ -199,6 +204,8 @@ def rerun_command(args):
         command += f" --only {','.join(args.sections)}"
     for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
                         ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
+                        ("--ramp-spare-brokers", args.ramp_spare_brokers), ("--ramp-sources", args.ramp_sources != 128
+                                                                            and args.ramp_sources),
                         ("--ansible-reps", args.ansible_reps)):
         if value:
             command += f" {flag} {value}"
@@ -473,13 +480,15 @@ def standby_section(bench):
 
 
 def ramp_section(bench):
+    import addbroker  # noqa: PLC0415
     import failover  # noqa: PLC0415
     import ramp  # noqa: PLC0415
 
     args = bench.args
-    result = ramp.Ramp(failover.load_lab(), bench.ramp_steps, workers=args.ramp_workers, sources=args.ramp_sources,
-                       keepalive=args.ramp_keepalive, step_timeout=args.ramp_step_timeout,
-                       hold=args.ramp_hold, concurrency=args.ramp_concurrency).run()
+    with addbroker.joined(failover.load_lab(), args.ramp_spare_brokers) as cluster:
+        result = ramp.Ramp(cluster, bench.ramp_steps, workers=args.ramp_workers, sources=args.ramp_sources,
+                           keepalive=args.ramp_keepalive, step_timeout=args.ramp_step_timeout,
+                           hold=args.ramp_hold, concurrency=args.ramp_concurrency).run()
     (bench.plots / "ramp.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     path = bench.plots / "connections.png"
     plotted = ramp.plot(result, path)

@@ -8,6 +8,7 @@ import sys
 import types
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "e2e")]
@@ -205,7 +206,7 @@ def test_a_whole_run_without_a_lab_writes_every_section(faked, tmp_path, capsys)
     assert faked["series"] == 2 and faked["docker"] == [False, True, False]
     assert faked["faults"][1] == ["keepalived_stop", "lb_container_kill"]  # VRRP 2: the faults it decides
     steps, options = faked["ramp"]
-    assert steps == [1000, 3000] and options["sources"] == 32 and options["hold"] == 15.0
+    assert steps == [1000, 3000] and options["sources"] == 128 and options["hold"] == 15.0
     assert json.loads((tmp_path / "B-plots" / "ansible-figures.json").read_text())["add_broker.yml, 2 brokers"] == 60
     assert "latency 'same broker': n=300" in capsys.readouterr().out
 
@@ -257,3 +258,34 @@ mosquitto_ha.cluster.pki : Install the Python cryptography library for key gener
                                          ["mosquitto_ha.cluster.pki : Install the Python cryptography library for "
                                           "key generation", 2.27]]
     assert lab.slowest_tasks("no recap") == []
+
+
+def test_spare_brokers_join_for_the_ramp_and_leave_even_when_it_fails(monkeypatch):
+    calls = []
+    monkeypatch.setattr(addbroker, "SPARES", {"mqttlab-broker3": "172.29.60.13", "mqttlab-broker4": "172.29.60.14"})
+    monkeypatch.setattr(addbroker, "_image", lambda: "image")
+    monkeypatch.setattr(addbroker, "start_spare", lambda name, address, image: calls.append(("start", name)))
+    monkeypatch.setattr(addbroker, "_run", lambda cmd, **kw: calls.append(tuple(cmd)))
+
+    def playbook(name, inventory, *extra):
+        groups = {g: sorted(v["hosts"]) for g, v in
+                  yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"].items()}
+        calls.append((name, groups.get("new_brokers") or groups.get("retiring_brokers"), extra))
+        return 1.0, 0
+
+    monkeypatch.setattr(addbroker.lab, "playbook", playbook)
+    cluster = types.SimpleNamespace(brokers={"mqttlab-broker1": "172.29.60.11"})
+    with addbroker.joined(cluster, 0) as same:
+        assert same.brokers == {"mqttlab-broker1": "172.29.60.11"} and calls == []
+    with pytest.raises(RuntimeError), addbroker.joined(cluster, 2, log=lambda _m: None):
+        assert list(cluster.brokers) == ["mqttlab-broker1", "mqttlab-broker3", "mqttlab-broker4"]
+        raise RuntimeError("the ramp failed")
+    assert cluster.brokers == {"mqttlab-broker1": "172.29.60.11"}
+    assert calls == [("start", "mqttlab-broker3"), ("start", "mqttlab-broker4"),
+                     ("add_broker.yml", ["mqttlab-broker3", "mqttlab-broker4"], ()),
+                     ("remove_broker.yml", ["mqttlab-broker3", "mqttlab-broker4"],
+                      ("-e", "remove_broker_drain_timeout=10")),
+                     ("docker", "rm", "-f", "mqttlab-broker3"), ("docker", "rm", "-f", "mqttlab-broker4")]
+    with pytest.raises(ValueError):
+        with addbroker.joined(cluster, 3):
+            pass
