@@ -256,6 +256,11 @@ def section(series, repetitions, plot_link):
         "the node stays down until the bench starts it again, and it rejoins as backup). Its *VIP* figure adds what a "
         "client",
         "whose connection attempt fell into the gap sees: its kernel sends the lost SYN again after 1 s.",
+        "A fault repeated on one node more than `watchdog_max_restarts` (5) times within `watchdog_restart_window` "
+        "(300 s)",
+        "meets the watchdog's restart limit, meant for crash loops: the service then stays down until the window "
+        "clears, and",
+        "the *process* figure of those repetitions measures the limit, not the restart.",
         "",
     ]
     if plot_link:

@@ -271,7 +271,8 @@ def commit_note():
     if head.returncode != 0:
         return ""
     dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "roles", "playbooks",
-                 "plugins", "bench", "tests/e2e", "scripts", ":(exclude)*.md"])
+                 "plugins", "bench", "tests/e2e", "scripts", ":(exclude)*.md", ":(exclude)bench/plots",
+                 ":(exclude)bench/ansible-figures.json"])  # the run's own output is not a change of what ran
     return f" at {head.stdout.strip()}{'+changes' if dirty.stdout.strip() else ''}"
 
 
