@@ -112,9 +112,10 @@ def parse_args(argv=None):
                         help="connection targets of the ramp through the VIP (default 10000,25000,50000)")
     parser.add_argument("--ramp-workers", type=int, default=None,
                         help="load processes (default: enough for the largest step under RLIMIT_NOFILE, at least 2)")
-    parser.add_argument("--ramp-sources", type=int, default=128,
-                        help="extra source addresses added to the lab bridge for the ramp (default 128: nginx's hash "
-                             "of the client address spreads them evenly enough over the brokers)")
+    parser.add_argument("--ramp-sources", type=int, default=50,
+                        help="extra source addresses added to the lab bridge for the ramp (default 50, at most 53 in "
+                             "the lab's /24: the more, the more evenly nginx's hash of the client address spreads "
+                             "them over the brokers)")
     parser.add_argument("--ramp-spare-brokers", type=int, default=0,
                         help="spare broker containers added with add_broker.yml for the ramp and removed after it "
                              "(0-2, default 0). The test containers cap every process at 20000 open files, so each "
@@ -204,7 +205,7 @@ def rerun_command(args):
         command += f" --only {','.join(args.sections)}"
     for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
                         ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
-                        ("--ramp-spare-brokers", args.ramp_spare_brokers), ("--ramp-sources", args.ramp_sources != 128
+                        ("--ramp-spare-brokers", args.ramp_spare_brokers), ("--ramp-sources", args.ramp_sources != 50
                                                                             and args.ramp_sources),
                         ("--ansible-reps", args.ansible_reps)):
         if value:

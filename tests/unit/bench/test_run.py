@@ -206,7 +206,7 @@ def test_a_whole_run_without_a_lab_writes_every_section(faked, tmp_path, capsys)
     assert faked["series"] == 2 and faked["docker"] == [False, True, False]
     assert faked["faults"][1] == ["keepalived_stop", "lb_container_kill"]  # VRRP 2: the faults it decides
     steps, options = faked["ramp"]
-    assert steps == [1000, 3000] and options["sources"] == 128 and options["hold"] == 15.0
+    assert steps == [1000, 3000] and options["sources"] == 50 and options["hold"] == 15.0
     assert json.loads((tmp_path / "B-plots" / "ansible-figures.json").read_text())["add_broker.yml, 2 brokers"] == 60
     assert "latency 'same broker': n=300" in capsys.readouterr().out
 
