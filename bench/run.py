@@ -76,6 +76,10 @@ class Run:
         return self.args.ramp or ([1000, 3000] if self.quick else [10000, 25000, 50000])
 
     @property
+    def ramp_spare_brokers(self):
+        return self.args.ramp_spare_brokers if self.args.ramp_spare_brokers is not None else (0 if self.quick else 2)
+
+    @property
     def ansible_reps(self):
         return self.args.ansible_reps or (1 if self.quick else 5)
 
@@ -116,10 +120,10 @@ def parse_args(argv=None):
                         help="extra source addresses added to the lab bridge for the ramp (default 50, at most 53 in "
                              "the lab's /24: the more, the more evenly nginx's hash of the client address spreads "
                              "them over the brokers)")
-    parser.add_argument("--ramp-spare-brokers", type=int, default=0,
+    parser.add_argument("--ramp-spare-brokers", type=int, default=None,
                         help="spare broker containers added with add_broker.yml for the ramp and removed after it "
-                             "(0-2, default 0). The test containers cap every process at 20000 open files, so each "
-                             "broker holds at most about 20000 connections: 50000 need 3 or more brokers")
+                             "(0-2; default 2, 0 with --quick). The test containers cap every process at 20000 open "
+                             "files, so each broker holds at most about 20000 connections: 50000 need 3 or more")
     parser.add_argument("--ramp-step-timeout", type=float, default=300.0, help="time limit of one ramp step (s)")
     parser.add_argument("--ramp-hold", type=float, default=15.0, help="seconds each step's connections are held")
     parser.add_argument("--ramp-concurrency", type=int, default=32,
@@ -205,7 +209,8 @@ def rerun_command(args):
         command += f" --only {','.join(args.sections)}"
     for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
                         ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
-                        ("--ramp-spare-brokers", args.ramp_spare_brokers), ("--ramp-sources", args.ramp_sources != 50
+                        ("--ramp-spare-brokers", args.ramp_spare_brokers is not None and str(args.ramp_spare_brokers)),
+                        ("--ramp-sources", args.ramp_sources != 50
                                                                             and args.ramp_sources),
                         ("--ansible-reps", args.ansible_reps)):
         if value:
@@ -487,7 +492,7 @@ def ramp_section(bench):
     import ramp  # noqa: PLC0415
 
     args = bench.args
-    with addbroker.joined(failover.load_lab(), args.ramp_spare_brokers) as cluster:
+    with addbroker.joined(failover.load_lab(), bench.ramp_spare_brokers) as cluster:
         result = ramp.Ramp(cluster, bench.ramp_steps, workers=args.ramp_workers, sources=args.ramp_sources,
                            keepalive=args.ramp_keepalive, step_timeout=args.ramp_step_timeout,
                            hold=args.ramp_hold, concurrency=args.ramp_concurrency).run()

@@ -29,7 +29,7 @@ def test_defaults_measure_every_section_into_the_committed_report():
     assert bench.output == (ROOT / "BENCHMARKS.md").resolve()
     assert bench.plots == run.PLOTS
     assert bench.ansible_file == run.SAVED_ANSIBLE
-    assert (bench.ramp_steps, bench.failover_reps) == ([10000, 25000, 50000], 5)
+    assert (bench.ramp_steps, bench.failover_reps, bench.ramp_spare_brokers) == ([10000, 25000, 50000], 5, 2)
     assert bench.link("latency.png") == "bench/plots/latency.png"
     assert run.rerun_command(bench.args) == "python bench/run.py"
 
@@ -38,7 +38,7 @@ def test_another_output_keeps_its_plots_and_figures_next_to_it(tmp_path):
     bench = run.Run.from_args(run.parse_args(["--quick", "--output", str(tmp_path / "smoke.md")]))
     assert bench.plots == tmp_path / "smoke-plots"
     assert bench.ansible_file == tmp_path / "smoke-plots" / "ansible-figures.json"
-    assert (bench.ramp_steps, bench.failover_reps) == ([1000, 3000], 1)
+    assert (bench.ramp_steps, bench.failover_reps, bench.ramp_spare_brokers) == ([1000, 3000], 1, 0)
     assert bench.link("latency.png") == "smoke-plots/latency.png"
 
 
