@@ -207,12 +207,13 @@ def rerun_command(args):
     command = f"python bench/run.py{' --quick' if args.quick else ''}{' --no-ansible' if args.no_ansible else ''}"
     if args.only != ",".join(SECTIONS):
         command += f" --only {','.join(args.sections)}"
-    for flag, value in (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
-                        ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
-                        ("--ramp-spare-brokers", args.ramp_spare_brokers is not None and str(args.ramp_spare_brokers)),
-                        ("--ramp-sources", args.ramp_sources != 50
-                                                                            and args.ramp_sources),
-                        ("--ansible-reps", args.ansible_reps)):
+    spare_brokers = None if args.ramp_spare_brokers is None else str(args.ramp_spare_brokers)
+    sources = args.ramp_sources if args.ramp_sources != 50 else None
+    options = (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
+               ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
+               ("--ramp-spare-brokers", spare_brokers), ("--ramp-sources", sources),
+               ("--ansible-reps", args.ansible_reps))
+    for flag, value in options:
         if value:
             command += f" {flag} {value}"
     command += "".join(f" {flag}" for flag, on in (("--failover-vrrp2", args.failover_vrrp2),

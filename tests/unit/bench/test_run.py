@@ -52,6 +52,13 @@ def test_the_rerun_command_names_what_was_asked_for():
                                        "--ansible-add-broker")
 
 
+def test_the_rerun_command_names_the_ramp_and_soak_options_given():
+    args = run.parse_args(["--only", "ramp,soak", "--ramp-spare-brokers", "0", "--ramp-sources", "20",
+                           "--soak-seconds", "60", "--ansible-reps", "3"])
+    assert run.rerun_command(args) == ("python bench/run.py --only ramp,soak --soak-seconds 60 --ramp-spare-brokers 0 "
+                                       "--ramp-sources 20 --ansible-reps 3")
+
+
 def test_an_unknown_section_is_refused(capsys):
     with pytest.raises(SystemExit):
         run.parse_args(["--only", "latency,speed"])
