@@ -571,7 +571,7 @@ def ansible_runner(bench):
     return ansible_section(bench.ansible)
 
 
-# What the issue of speed asks of each playbook run on the 5-node lab (seconds); the anchor of the Ansible figures.
+# The targets of each playbook run on the 5-node lab (seconds): the anchor of the Ansible figures.
 ANSIBLE_TARGETS = {"site.yml, fresh, 5 hosts": 120, "site.yml, re-run (changed=0)": 30, "add_broker.yml, 2 brokers": 60}
 
 
