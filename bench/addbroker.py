@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import types
 
 import yaml
 
@@ -74,38 +75,24 @@ def inventory(directory, groups):
 
 def measure(log=print, drain_timeout=10):
     """Returns {"add_broker.yml, 2 brokers": s, "remove_broker.yml, 2 brokers (10 s drain)": s, ...}."""
-    image = _image()
-    lab_brokers = list((yaml.safe_load((LAB / "hosts.yml").read_text())["all"]["children"]["brokers"]["hosts"]) or {})
-    spares = list(SPARES)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-addbroker-"))
-    out = {}
-    try:
-        started = time.monotonic()
-        for name, address in SPARES.items():
-            start_spare(name, address, image)
-        log(f"add-broker: spare containers {', '.join(spares)} up in {time.monotonic() - started:.0f} s")
-        add = inventory(tmp / "add", {"brokers": lab_brokers + spares, "new_brokers": spares})
-        seconds, changed = lab.playbook("add_broker.yml", add)
-        out["add_broker.yml, 2 brokers"] = seconds
-        log(f"add-broker: add_broker.yml for 2 brokers took {seconds:.0f} s (changed={changed})")
-        remove = inventory(tmp / "remove", {"brokers": lab_brokers, "retiring_brokers": spares})
-        seconds, changed = lab.playbook("remove_broker.yml", remove, "-e", f"remove_broker_drain_timeout={drain_timeout}")
-        out[f"remove_broker.yml, 2 brokers ({drain_timeout} s drain)"] = seconds
-        out["__add_broker_note"] = ("the spares are started before and deleted after; their container start is not "
-                                    "counted.")
-        log(f"add-broker: remove_broker.yml for 2 brokers took {seconds:.0f} s (changed={changed})")
-    finally:
-        for name in spares:
-            _run(["docker", "rm", "-f", name])
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    lab_brokers = yaml.safe_load((LAB / "hosts.yml").read_text())["all"]["children"]["brokers"]["hosts"] or {}
+    timings = {}
+    with joined(types.SimpleNamespace(brokers=dict.fromkeys(lab_brokers)), len(SPARES), log=log,
+                drain_timeout=drain_timeout, timings=timings):
+        pass
+    return {f"add_broker.yml, {len(SPARES)} brokers": timings["add"],
+            f"remove_broker.yml, {len(SPARES)} brokers ({drain_timeout} s drain)": timings["remove"],
+            "__add_broker_note": "the spares are started before and deleted after; their container start is not "
+                                 "counted."}
 
 
 @contextlib.contextmanager
-def joined(cluster, count, log=print, drain_timeout=10):
+def joined(cluster, count, log=print, drain_timeout=10, timings=None):
     """With count > 0, the first `count` spare brokers run in the cluster for the duration: started, added with
     add_broker.yml and put into cluster.brokers; afterwards taken out with remove_broker.yml and deleted, so the lab
-    ends as it began. With 0, the cluster as it is."""
+    ends as it began. With 0, the cluster as it is. `timings` (a dict) gets the seconds of the two playbooks under
+    "add" and "remove"."""
+    timings = {} if timings is None else timings
     if count <= 0:
         yield cluster
         return
@@ -116,11 +103,13 @@ def joined(cluster, count, log=print, drain_timeout=10):
     lab_brokers = list(cluster.brokers)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-spares-"))
     try:
+        started = time.monotonic()
         for name, address in spares:
             start_spare(name, address, _image())
-        seconds, _changed = lab.playbook("add_broker.yml", inventory(tmp / "add", {"brokers": lab_brokers + names,
-                                                                                   "new_brokers": names}))
-        log(f"spare brokers {', '.join(names)} added in {seconds:.0f} s")
+        log(f"spare containers {', '.join(names)} up in {time.monotonic() - started:.0f} s")
+        timings["add"], changed = lab.playbook("add_broker.yml", inventory(tmp / "add", {"brokers": lab_brokers + names,
+                                                                                         "new_brokers": names}))
+        log(f"add_broker.yml for {count} brokers took {timings['add']:.0f} s (changed={changed})")
         before = dict(cluster.brokers)
         cluster.brokers.update(dict(spares))
         try:
@@ -129,9 +118,9 @@ def joined(cluster, count, log=print, drain_timeout=10):
             cluster.brokers.clear()
             cluster.brokers.update(before)
             remove = inventory(tmp / "remove", {"brokers": lab_brokers, "retiring_brokers": names})
-            seconds, _changed = lab.playbook("remove_broker.yml", remove, "-e",
-                                             f"remove_broker_drain_timeout={drain_timeout}")
-            log(f"spare brokers removed in {seconds:.0f} s")
+            timings["remove"], changed = lab.playbook("remove_broker.yml", remove, "-e",
+                                                      f"remove_broker_drain_timeout={drain_timeout}")
+            log(f"remove_broker.yml for {count} brokers took {timings['remove']:.0f} s (changed={changed})")
     finally:
         for name in names:
             _run(["docker", "rm", "-f", name])

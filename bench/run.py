@@ -4,8 +4,8 @@ Writes BENCHMARKS.md and PNG plots under bench/plots/. Every figure is measured 
 anchor it is compared with (the same measurement straight to one broker, or the testbed's reference anchors
 for the failover figures). Sections: throughput, latency, bridge master restart window (here), concurrent connections
 through the VIP (ramp.py, connload.py, resources.py), failover (failover.py, reusing tests/e2e/faults.py), a soak
-under client load with no fault (soak.py) and Ansible timings (here and addbroker.py). Traffic goes only to the lab's containers; every loop is bounded in
-count and time.
+under client load with no fault (soak.py) and Ansible timings (here and addbroker.py). Traffic goes only to the
+lab's containers; every loop is bounded in count and time.
 
     python bench/run.py [--quick] [--no-ansible] [--only ramp,failover] [--ramp 1000,3000] [--failover-reps 1]
                         [--failover-vrrp2] [--soak-seconds 600] [--ansible-add-broker] [--output FILE] [--plots DIR]
@@ -43,6 +43,8 @@ from stats import median_max, median_run, percentile  # noqa: E402
 VIP, PORT, BROKERS, BRIDGE, CAFILE = lab.VIP, lab.PORT, lab.BROKERS, lab.BRIDGE, lab.CAFILE
 PLOTS = ROOT / "bench" / "plots"
 SAVED_ANSIBLE = ROOT / "bench" / "ansible-figures.json"
+RAMP_SOURCES = 50  # extra source addresses of the ramp; the lab's /24 has room for 53 from .201
+SOAK_SECONDS = 600
 SECTIONS = ("throughput", "latency", "window", "autosave", "standby", "ramp", "failover", "soak", "ansible")
 
 
@@ -116,10 +118,10 @@ def parse_args(argv=None):
                         help="connection targets of the ramp through the VIP (default 10000,25000,50000)")
     parser.add_argument("--ramp-workers", type=int, default=None,
                         help="load processes (default: enough for the largest step under RLIMIT_NOFILE, at least 2)")
-    parser.add_argument("--ramp-sources", type=int, default=50,
-                        help="extra source addresses added to the lab bridge for the ramp (default 50, at most 53 in "
-                             "the lab's /24: the more, the more evenly nginx's hash of the client address spreads "
-                             "them over the brokers)")
+    parser.add_argument("--ramp-sources", type=int, default=RAMP_SOURCES,
+                        help=f"extra source addresses added to the lab bridge for the ramp (default {RAMP_SOURCES}, at "
+                             "most 53 in the lab's /24: the more, the more evenly nginx's hash of the client address "
+                             "spreads them over the brokers)")
     parser.add_argument("--ramp-spare-brokers", type=int, default=None,
                         help="spare broker containers added with add_broker.yml for the ramp and removed after it "
                              "(0-2; default 2, 0 with --quick). The test containers cap every process at 20000 open "
@@ -140,7 +142,8 @@ def parse_args(argv=None):
                              "(site.yml -e; the settings before VRRP 3 became the default), then restore the lab's "
                              "settings with site.yml")
     parser.add_argument("--soak-seconds", type=int, default=None,
-                        help="length of the soak under client load with no fault (default 600; 60 with --quick)")
+                        help=f"length of the soak under client load with no fault (default {SOAK_SECONDS}; 60 with "
+                             "--quick)")
     parser.add_argument("--ansible-reps", type=int, default=None,
                         help="fresh deploys (each rebuilds the lab) and idempotent re-runs of site.yml (default 5)")
     parser.add_argument("--ansible-add-broker", action="store_true",
@@ -208,7 +211,7 @@ def rerun_command(args):
     if args.only != ",".join(SECTIONS):
         command += f" --only {','.join(args.sections)}"
     spare_brokers = None if args.ramp_spare_brokers is None else str(args.ramp_spare_brokers)
-    sources = args.ramp_sources if args.ramp_sources != 50 else None
+    sources = args.ramp_sources if args.ramp_sources != RAMP_SOURCES else None
     options = (("--ramp", args.ramp and ",".join(map(str, args.ramp))), ("--failover-reps", args.failover_reps),
                ("--failover-faults", args.failover_faults), ("--soak-seconds", args.soak_seconds),
                ("--ramp-spare-brokers", spare_brokers), ("--ramp-sources", sources),
@@ -548,10 +551,11 @@ def soak_section(bench):
     import failover  # noqa: PLC0415
     import soak  # noqa: PLC0415
 
-    seconds = bench.args.soak_seconds or (60 if bench.quick else 600)
+    seconds = bench.args.soak_seconds or (60 if bench.quick else SOAK_SECONDS)
     result = soak.run(failover.load_lab(), duration=seconds)
     (bench.plots / "soak.json").write_text(json.dumps(dataclasses.asdict(result), indent=1) + "\n")
-    alone = "python bench/run.py --no-ansible --only soak" + (f" --soak-seconds {seconds}" if seconds != 600 else "")
+    alone = "python bench/run.py --no-ansible --only soak" + (f" --soak-seconds {seconds}" if seconds != SOAK_SECONDS
+                                                              else "")
     return soak.section(result, alone)
 
 

@@ -15,7 +15,6 @@ main PID changed (a restart by systemd or the watchdog). Every loop is bounded; 
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 import uuid
 
@@ -51,22 +50,6 @@ class Soak:
                 f"{self.samples}, failed VIP connects {self.probes_failed}/{self.probes}, "
                 f"messages {self.acked}/{self.sent} acked, lost {self.lost}, duplicates {self.duplicates}, "
                 f"publisher reconnects {self.publisher_reconnects}, restarted {self.restarted or 'none'}")
-
-
-class Sampler(threading.Thread):
-    """Who holds the VIP, every interval s until stopped (at most limit_s)."""
-
-    def __init__(self, rig, interval, limit_s):
-        super().__init__(daemon=True)
-        self.rig, self.interval, self.limit_s = rig, interval, limit_s
-        self.samples = []
-        self.stop = threading.Event()
-
-    def run(self):
-        deadline = time.monotonic() + self.limit_s
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            self.samples.append(tuple(self.rig.vip_holders()))
-            self.stop.wait(self.interval)
 
 
 def holder_figures(samples):
@@ -119,7 +102,8 @@ def run(cluster, duration=600.0, publishers=4, interval=0.05, probe_interval=1.0
         streams.append(Stream(pub, f"{topic}/{i}", interval=interval, limit=int(duration / interval) + 1))
     probe = Prober(lambda: rig.probe(cluster.vip, cluster.port, topic=topic + "-probe"), interval=probe_interval,
                    limit_s=duration)
-    sampler = Sampler(rig, sample_interval, duration)
+    holders = []  # who holds the VIP, every sample_interval s (the prober's probe records and always succeeds)
+    sampler = Prober(lambda: holders.append(tuple(rig.vip_holders())), interval=sample_interval, limit_s=duration)
     started = time.monotonic()
     try:
         for thread in [*streams, probe, sampler]:
@@ -152,8 +136,8 @@ def run(cluster, duration=600.0, publishers=4, interval=0.05, probe_interval=1.0
         client.close()
     result.probes = len(probe.attempts)
     result.probes_failed = sum(1 for a in probe.attempts if not a[2])
-    result.samples = len(sampler.samples)
-    result.samples_not_one_holder, result.vip_moves = holder_figures(sampler.samples)
+    result.samples = len(holders)
+    result.samples_not_one_holder, result.vip_moves = holder_figures(holders)
     result.transitions = {lb: len([line for line in journal(lb, since[lb], tag=TAG).splitlines() if line.strip()])
                           for lb in cluster.loadbalancers}
     pids_after = _pids(rig)

@@ -296,3 +296,17 @@ def test_spare_brokers_join_for_the_ramp_and_leave_even_when_it_fails(monkeypatc
     with pytest.raises(ValueError):
         with addbroker.joined(cluster, 3):
             pass
+
+
+def test_add_broker_timing_is_the_spares_joining_and_leaving(monkeypatch):
+    monkeypatch.setattr(addbroker, "SPARES", {"mqttlab-broker3": "172.29.60.13", "mqttlab-broker4": "172.29.60.14"})
+    monkeypatch.setattr(addbroker, "_image", lambda: "image")
+    monkeypatch.setattr(addbroker, "start_spare", lambda name, address, image: None)
+    removed = []
+    monkeypatch.setattr(addbroker, "_run", lambda cmd, **kw: removed.append(cmd[-1]))
+    seconds = iter([70.0, 46.0])
+    monkeypatch.setattr(addbroker.lab, "playbook", lambda name, inventory, *extra: (next(seconds), 3))
+    assert addbroker.measure(log=lambda _m: None) == {
+        "add_broker.yml, 2 brokers": 70.0, "remove_broker.yml, 2 brokers (10 s drain)": 46.0,
+        "__add_broker_note": "the spares are started before and deleted after; their container start is not counted."}
+    assert removed == ["mqttlab-broker3", "mqttlab-broker4"]
