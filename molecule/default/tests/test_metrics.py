@@ -61,6 +61,26 @@ def nodes(cluster):
     return {**cluster.brokers, **cluster.bridge, **cluster.loadbalancers}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def healthy_since():
+    """When this module started. The test before it leaves the cluster healthy, but a collector round that started
+    earlier may still show what that test took down: the all-up checks read only rounds started after this."""
+    return time.time()
+
+
+def until_all_up(address, since, problems_of):
+    """The problems (empty: none) of the first round on `address` started after `since` that shows none, or of the
+    last round within two collector rounds' time: a node an earlier test restarted reports uptime 0 and links down
+    until mosquitto's first $SYS round after its start."""
+    deadline = time.monotonic() + 2 * ROUND
+    while True:
+        samples = fresh_scrape(address, since)
+        problems = problems_of(samples)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        since = one(samples, "mosquitto_ha_collector_timestamp_seconds")
+
+
 def test_every_node_serves_node_and_cluster_metrics(cluster, nodes):
     for name, address in nodes.items():
         samples = fresh_scrape(address, time.time() - ROUND)
@@ -74,21 +94,28 @@ def test_every_node_serves_node_and_cluster_metrics(cluster, nodes):
                 assert end > time.time() + 86400, f"{name}: {cert} certificate ends at {end}"
 
 
+def _flag(samples, name, **labels):
+    """The one value of a metric, or None when the round has none (a mosquitto that did not answer has no $SYS
+    figures)."""
+    found = values(samples, name, **labels)
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
 def _not_up(cluster, name, samples):
     """What a scrape of a broker or the bridge master shows as not up, as a list of messages (empty: all up)."""
     problems = []
-    if one(samples, "mosquitto_ha_unit_active", unit="mosquitto.service") != 1:
+    if _flag(samples, "mosquitto_ha_unit_active", unit="mosquitto.service") != 1:
         problems.append("mosquitto.service is not active")
-    if one(samples, "mosquitto_ha_mosquitto_up") != 1:
+    if _flag(samples, "mosquitto_ha_mosquitto_up") != 1:
         problems.append("mosquitto does not answer")
     # $SYS/broker/uptime is 0 until mosquitto's first $SYS round after a start.
-    if one(samples, "mosquitto_ha_mosquitto_uptime_seconds") <= 0:
-        problems.append("uptime is 0")
+    if (_flag(samples, "mosquitto_ha_mosquitto_uptime_seconds") or 0) <= 0:
+        problems.append("no uptime")
     # Every broker holds at least the bridge master's connection.
-    if name in cluster.brokers and one(samples, "mosquitto_ha_mosquitto_clients_connected") < 1:
+    if name in cluster.brokers and (_flag(samples, "mosquitto_ha_mosquitto_clients_connected") or 0) < 1:
         problems.append("no client connected")
     if name in cluster.bridge:
-        if one(samples, "mosquitto_ha_bridge_active") != 1:
+        if _flag(samples, "mosquitto_ha_bridge_active") != 1:
             problems.append("the bridge is not active")
         links = values(samples, "mosquitto_ha_bridge_link_up")
         if len(links) != len(cluster.brokers) or not all(v == 1 for v in links.values()):
@@ -96,29 +123,31 @@ def _not_up(cluster, name, samples):
     return problems
 
 
-def test_brokers_and_bridge_links_are_up(cluster):
-    """Every broker and the bridge master are up with all bridge links, within a few collector rounds: a node that
-    an earlier test restarted reports uptime 0 and links down until mosquitto's first $SYS round after its start."""
+def test_brokers_and_bridge_links_are_up(cluster, healthy_since):
+    """Every broker and the bridge master are up with all bridge links."""
     for name, address in {**cluster.brokers, **cluster.bridge}.items():
-        deadline, since = time.monotonic() + 2 * ROUND, time.time() - ROUND
-        while True:
-            samples = fresh_scrape(address, since)
-            problems = _not_up(cluster, name, samples)
-            if not problems or time.monotonic() > deadline:
-                break
-            since = one(samples, "mosquitto_ha_collector_timestamp_seconds")
+        problems = until_all_up(address, healthy_since, lambda samples, name=name: _not_up(cluster, name, samples))
         assert not problems, f"{name}: {problems}"
 
 
-def test_exactly_one_load_balancer_holds_the_vip(cluster):
+def _lb_problems(cluster, samples):
+    problems = []
+    if _flag(samples, "mosquitto_ha_unit_active", unit="nginx.service") != 1:
+        problems.append("nginx.service is not active")
+    upstreams = values(samples, "mosquitto_ha_upstream_up")
+    if len(upstreams) != len(cluster.brokers) or not all(v == 1 for v in upstreams.values()):
+        problems.append(f"upstreams: {upstreams}")
+    return problems
+
+
+def test_exactly_one_load_balancer_holds_the_vip(cluster, healthy_since):
     held, master = {}, {}
     for name, address in cluster.loadbalancers.items():
-        samples = fresh_scrape(address, time.time() - ROUND)
+        problems = until_all_up(address, healthy_since, lambda samples: _lb_problems(cluster, samples))
+        assert not problems, f"{name}: {problems}"
+        samples = fresh_scrape(address, healthy_since)
         held[name] = one(samples, "mosquitto_ha_vip_held", vip=cluster.vip)
         master[name] = one(samples, "mosquitto_ha_vrrp_state", state="MASTER")
-        assert one(samples, "mosquitto_ha_unit_active", unit="nginx.service") == 1, name
-        upstreams = values(samples, "mosquitto_ha_upstream_up")
-        assert len(upstreams) == len(cluster.brokers) and all(v == 1 for v in upstreams.values()), upstreams
     assert sum(held.values()) == 1, held
     assert held == master, f"the VIP holder is not the VRRP master: {held} {master}"
 
