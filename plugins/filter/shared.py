@@ -23,7 +23,9 @@ description:
     C(watchdog_pause_dir) (where a file named after a unit pauses the watchdog for it), C(watchdog_config),
     C(metrics_config), C(password_staging) (where mosquitto's users are hashed first), C(mosquitto_check_config)
     and C(keepalived_check_config) (the configuration checkers used by C(validate)), C(keepalived_conf), and
-    C(vrrp_pending) (present while a load balancer's keepalived waits to switch to new shared VRRP settings).
+    C(vrrp_pending) (present while a load balancer's keepalived waits to switch to new shared VRRP settings),
+    C(mosquitto_restart_due) and C(nginx_restart_due) (present while a configuration change waits for the rolling
+    restart of that daemon, see the broker and loadbalancer roles' C(restart) entry points).
   - C(mqtt_login_sh) returns the shell lines that give C(mosquitto_sub) and C(mosquitto_pub) a user name and the
     password read from a file through a private options file (C($XDG_CONFIG_HOME/mosquitto_sub) and
     C(mosquitto_pub)), removed when the shell exits, so that the password never appears on a command line. The
@@ -102,6 +104,8 @@ PATHS = {
     "keepalived_check_config": "/usr/local/libexec/mosquitto-ha/keepalived-check-config",
     "keepalived_conf": "/etc/keepalived/keepalived.conf",
     "vrrp_pending": "/run/mosquitto-ha-vrrp-pending",
+    "mosquitto_restart_due": "/run/mosquitto-ha-restart-due-mosquitto",
+    "nginx_restart_due": "/run/mosquitto-ha-restart-due-nginx",
 }
 
 _UNIT = re.compile(r"[A-Za-z0-9:_.@-]+\.[a-z]+")

@@ -1,0 +1,102 @@
+"""site.yml configures the brokers together and restarts them one at a time: a change that needs a restart restarts
+every broker, each only after the one before it is active again; check mode says so without restarting; a restart
+that an interrupted run left due is done by the next run, although that run changes nothing."""
+
+import os
+import uuid
+
+import pytest
+
+from cluster import run_playbook
+from mqttcheck import wait_for_bridging
+
+MARK = "/run/mosquitto-ha-restart-due-mosquitto"
+RESTART_TASK = "Restart mosquitto for the configuration change"
+
+
+def _site(*extra, check=False):
+    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    return run_playbook(playbook, *extra, check=check)
+
+
+def _unit(host):
+    """mosquitto's main PID and the monotonic times (µs, one clock for all containers: they share the kernel) at which
+    it last entered and left the active state."""
+    out = host.check_output("systemctl show -p MainPID -p ActiveEnterTimestampMonotonic "
+                            "-p ActiveExitTimestampMonotonic mosquitto")
+    values = dict(line.split("=", 1) for line in out.splitlines())
+    return {key: int(value or 0) for key, value in values.items()}
+
+
+def _restarted(output):
+    """The hosts on which the rolling restart task restarted mosquitto, in the order the run did it."""
+    hosts, in_task = [], False
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            in_task = RESTART_TASK in line
+        elif in_task and line.startswith("changed: ["):
+            hosts.append(line[len("changed: ["):].split("]")[0])
+    return hosts
+
+
+def _bridged(cluster, topic):
+    subscribers = [cluster.client(address, cluster.broker_port).connect().subscribe(topic + "/#")
+                   for address in cluster.brokers.values()]
+    publisher = cluster.client(cluster.vip, cluster.port).connect()
+    try:
+        return wait_for_bridging(publisher, subscribers, topic + "/probe", timeout=60)
+    finally:
+        publisher.close()
+        for subscriber in subscribers:
+            subscriber.close()
+
+
+@pytest.fixture(scope="module")
+def brokers(cluster):
+    return {name: cluster.host(name) for name in cluster.brokers}
+
+
+def test_a_restart_left_due_is_done_by_the_next_run(cluster, brokers):
+    first, second = list(brokers)[:2]
+    before = {name: _unit(host) for name, host in brokers.items()}
+    brokers[first].check_output(f"printf 'due\\n' > {MARK}")
+    rc, output, recap = _site("--tags", "broker_restart")
+    assert rc == 0, output[-3000:]
+    assert _restarted(output) == [first], output[-3000:]
+    assert _unit(brokers[first])["MainPID"] != before[first]["MainPID"]
+    assert _unit(brokers[second])["MainPID"] == before[second]["MainPID"], "a broker without the mark restarted"
+    assert not brokers[first].file(MARK).exists
+    assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")
+
+
+def test_a_change_restarts_the_brokers_one_at_a_time(cluster, brokers):
+    limit = ("--limit", ",".join(brokers))
+    change = ("-e", '{"broker_max_keepalive": 299}')
+    before = {name: _unit(host) for name, host in brokers.items()}
+
+    rc, output, recap = _site(*limit, *change, check=True)
+    assert rc == 0, output[-3000:]
+    assert sorted(_restarted(output)) == sorted(brokers), output[-3000:]
+    assert {name: _unit(host)["MainPID"] for name, host in brokers.items()} == \
+        {name: unit["MainPID"] for name, unit in before.items()}, "check mode restarted a broker"
+    assert not any(host.file(MARK).exists for host in brokers.values())
+
+    try:
+        rc, output, recap = _site(*limit, *change)
+        assert rc == 0, output[-3000:]
+        order = _restarted(output)
+        assert sorted(order) == sorted(brokers), output[-3000:]
+        after = {name: _unit(host) for name, host in brokers.items()}
+        for name in brokers:
+            assert after[name]["MainPID"] != before[name]["MainPID"], f"{name} was not restarted"
+            assert "max_keepalive 299" in brokers[name].file("/etc/mosquitto/mosquitto.conf").content_string
+            assert not brokers[name].file(MARK).exists
+        # Each broker went down only after the one restarted before it was active again.
+        for earlier, later in zip(order, order[1:]):
+            assert after[later]["ActiveExitTimestampMonotonic"] > after[earlier]["ActiveEnterTimestampMonotonic"], \
+                f"{later} stopped before {earlier} was back: {after}"
+    finally:
+        rc, output, recap = _site(*limit)
+    assert rc == 0, output[-3000:]
+    assert sorted(_restarted(output)) == sorted(brokers), output[-3000:]
+    assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")
