@@ -69,7 +69,7 @@ def healthy_since():
 
 
 def until_all_up(address, since, problems_of):
-    """The problems (empty: none) of the first round on `address` started after `since` that shows none, or of the
+    """(problems, samples) of the first round on `address` started after `since` that shows no problem, or of the
     last round within two collector rounds' time: a node an earlier test restarted reports uptime 0 and links down
     until mosquitto's first $SYS round after its start."""
     deadline = time.monotonic() + 2 * ROUND
@@ -77,7 +77,7 @@ def until_all_up(address, since, problems_of):
         samples = fresh_scrape(address, since)
         problems = problems_of(samples)
         if not problems or time.monotonic() > deadline:
-            return problems
+            return problems, samples
         since = one(samples, "mosquitto_ha_collector_timestamp_seconds")
 
 
@@ -101,6 +101,14 @@ def _flag(samples, name, **labels):
     return next(iter(found.values())) if len(found) == 1 else None
 
 
+def _every_broker_up(cluster, samples, name):
+    """A problem message unless metric `name` has one sample per broker and every one is 1, else None."""
+    found = values(samples, name)
+    if len(found) != len(cluster.brokers) or not all(v == 1 for v in found.values()):
+        return f"{name}: {found}"
+    return None
+
+
 def _not_up(cluster, name, samples):
     """What a scrape of a broker or the bridge master shows as not up, as a list of messages (empty: all up)."""
     problems = []
@@ -117,16 +125,15 @@ def _not_up(cluster, name, samples):
     if name in cluster.bridge:
         if _flag(samples, "mosquitto_ha_bridge_active") != 1:
             problems.append("the bridge is not active")
-        links = values(samples, "mosquitto_ha_bridge_link_up")
-        if len(links) != len(cluster.brokers) or not all(v == 1 for v in links.values()):
-            problems.append(f"bridge links: {links}")
-    return problems
+        problems.append(_every_broker_up(cluster, samples, "mosquitto_ha_bridge_link_up"))
+    return [p for p in problems if p]
 
 
 def test_brokers_and_bridge_links_are_up(cluster, healthy_since):
     """Every broker and the bridge master are up with all bridge links."""
     for name, address in {**cluster.brokers, **cluster.bridge}.items():
-        problems = until_all_up(address, healthy_since, lambda samples, name=name: _not_up(cluster, name, samples))
+        problems, _samples = until_all_up(address, healthy_since,
+                                          lambda samples, name=name: _not_up(cluster, name, samples))
         assert not problems, f"{name}: {problems}"
 
 
@@ -134,18 +141,15 @@ def _lb_problems(cluster, samples):
     problems = []
     if _flag(samples, "mosquitto_ha_unit_active", unit="nginx.service") != 1:
         problems.append("nginx.service is not active")
-    upstreams = values(samples, "mosquitto_ha_upstream_up")
-    if len(upstreams) != len(cluster.brokers) or not all(v == 1 for v in upstreams.values()):
-        problems.append(f"upstreams: {upstreams}")
-    return problems
+    problems.append(_every_broker_up(cluster, samples, "mosquitto_ha_upstream_up"))
+    return [p for p in problems if p]
 
 
 def test_exactly_one_load_balancer_holds_the_vip(cluster, healthy_since):
     held, master = {}, {}
     for name, address in cluster.loadbalancers.items():
-        problems = until_all_up(address, healthy_since, lambda samples: _lb_problems(cluster, samples))
+        problems, samples = until_all_up(address, healthy_since, lambda samples: _lb_problems(cluster, samples))
         assert not problems, f"{name}: {problems}"
-        samples = fresh_scrape(address, healthy_since)
         held[name] = one(samples, "mosquitto_ha_vip_held", vip=cluster.vip)
         master[name] = one(samples, "mosquitto_ha_vrrp_state", state="MASTER")
     assert sum(held.values()) == 1, held

@@ -60,7 +60,7 @@ def test_a_restart_left_due_is_done_by_the_next_run(cluster, brokers):
     first, second = list(brokers)[:2]
     before = {name: _unit(host) for name, host in brokers.items()}
     brokers[first].check_output(f"printf 'due\\n' > {MARK}")
-    rc, output, recap = _site("--tags", "broker_restart")
+    rc, output, _recap = _site("--tags", "broker_restart")
     assert rc == 0, output[-3000:]
     assert _restarted(output) == [first], output[-3000:]
     assert _unit(brokers[first])["MainPID"] != before[first]["MainPID"]
@@ -74,7 +74,7 @@ def test_a_change_restarts_the_brokers_one_at_a_time(cluster, brokers):
     change = ("-e", '{"broker_max_keepalive": 299}')
     before = {name: _unit(host) for name, host in brokers.items()}
 
-    rc, output, recap = _site(*limit, *change, check=True)
+    rc, output, _recap = _site(*limit, *change, check=True)
     assert rc == 0, output[-3000:]
     assert sorted(_restarted(output)) == sorted(brokers), output[-3000:]
     assert {name: _unit(host)["MainPID"] for name, host in brokers.items()} == \
@@ -82,7 +82,7 @@ def test_a_change_restarts_the_brokers_one_at_a_time(cluster, brokers):
     assert not any(host.file(MARK).exists for host in brokers.values())
 
     try:
-        rc, output, recap = _site(*limit, *change)
+        rc, output, _recap = _site(*limit, *change)
         assert rc == 0, output[-3000:]
         order = _restarted(output)
         assert sorted(order) == sorted(brokers), output[-3000:]
@@ -96,7 +96,7 @@ def test_a_change_restarts_the_brokers_one_at_a_time(cluster, brokers):
             assert after[later]["ActiveExitTimestampMonotonic"] > after[earlier]["ActiveEnterTimestampMonotonic"], \
                 f"{later} stopped before {earlier} was back: {after}"
     finally:
-        rc, output, recap = _site(*limit)
+        rc, output, _recap = _site(*limit)
     assert rc == 0, output[-3000:]
     assert sorted(_restarted(output)) == sorted(brokers), output[-3000:]
     assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")
