@@ -59,3 +59,19 @@ def test_site_restarts_the_brokers_as_cluster_broker_serial_says():
     assert restart["serial"] == "{{ cluster_broker_serial | default(1) }}"
     lb_restart = next(play for play in plays if _restart_role(play) == LATER["loadbalancer_restart_later"])
     assert lb_restart["serial"] == 1
+
+
+def test_site_configures_the_bridge_master_with_the_brokers_and_restarts_it_last():
+    """The bridge master's mosquitto is configured in the brokers' play (at the same time) and restarted by the same
+    rolling play, after every broker: its hosts list the bridge group last, and serial batches follow that order."""
+    plays = _plays("site.yml")
+    configure = next(play for play in plays
+                     if (play.get("vars") or {}).get("broker_restart_later") is True)
+    assert configure["hosts"][-1].startswith("{{ cluster_bridge_group"), configure["hosts"]
+    assert configure["hosts"][0].startswith("{{ cluster_broker_group"), configure["hosts"]
+    roles = [role["role"] for role in configure["roles"]]
+    assert roles == ["mosquitto_ha.cluster.broker", "mosquitto_ha.cluster.bridge"], roles
+    bridge = configure["roles"][1]
+    assert "cluster_bridge_group" in bridge["when"], "the bridge role would run on the brokers too"
+    assert not [play for play in plays if play is not configure
+                and any(role.get("role") == "mosquitto_ha.cluster.bridge" for role in play.get("roles", []))]
