@@ -19,8 +19,9 @@ description:
     them) and the cluster's layout, and returns C(rows) (one per host and aspect) and C(problems) (one line each,
     naming the host, link or certificate). A host without readings is unreachable, which is a problem.
   - A problem is anything degraded, among them a service that is not active, a bridge link whose state is not 1,
-    the VIP on no node or on two, a certificate within the renewal window, and an end-to-end message that did not
-    reach every broker.
+    the VIP on no node or on two, a certificate within the renewal window, an end-to-end message that did not
+    reach every broker, and a daemon still due for a restart that a run of site.yml left undone (C(restart_due) of
+    a host's readings: the daemons whose restart mark is present).
   - C(status_table) renders the rows as aligned text lines.
 options:
   _input:
@@ -323,6 +324,13 @@ def _certificates(report, host, raw, now):
         report.add("certificate", host, name, f"{days} days left", problem)
 
 
+def _restart_due(report, host, raw):
+    for daemon in raw.get("restart_due") or []:
+        report.add("restart", host, daemon, "due: runs its old configuration",
+                   f"{host}: {daemon} still runs its old configuration, its restart left due by a run that ended "
+                   f"before it; run site.yml again to restart it")
+
+
 def cluster_status(raws, layout, now=None):
     """Rows and problems of the whole cluster from each host's readings (see DOCUMENTATION)."""
     now = time.time() if now is None else float(now)
@@ -376,6 +384,7 @@ def cluster_status(raws, layout, now=None):
         raw = raws.get(host)
         if raw:
             _certificates(report, host, raw, now)
+            _restart_due(report, host, raw)
     _end_to_end(report, raws, layout, brokers, bridges, summary)
     return {"ok": not report.problems, "rows": report.rows, "problems": report.problems, "summary": summary}
 

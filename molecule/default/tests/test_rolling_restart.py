@@ -1,13 +1,14 @@
-"""site.yml configures the brokers together and restarts them one at a time: a change that needs a restart restarts
-every broker, each only after the one before it is active again; check mode says so without restarting; a restart
-that an interrupted run left due is done by the next run, although that run changes nothing."""
+"""site.yml configures the brokers and the bridge master together and restarts them one at a time: a change that
+needs a restart restarts every broker, then the bridge master, each only after the one before it is active again;
+check mode says so without restarting; a restart that an interrupted run left due is shown by status.yml and done by
+the next run, although that run changes nothing."""
 
 import os
 import uuid
 
 import pytest
 
-from cluster import run_playbook
+from cluster import run_playbook, run_playbook_process
 from mqttcheck import wait_for_bridging
 
 MARK = "/run/mosquitto-ha-restart-due-mosquitto"
@@ -17,6 +18,14 @@ RESTART_TASK = "Restart mosquitto for the configuration change"
 def _site(*extra, check=False):
     playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
     return run_playbook(playbook, *extra, check=check)
+
+
+def _status():
+    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "status.yml")
+    # JSON results keep each line of the table whole.
+    proc, output, _recap = run_playbook_process(playbook, env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
+                                                timeout=600)
+    return proc.returncode, output
 
 
 def _unit(host):
@@ -56,10 +65,20 @@ def brokers(cluster):
     return {name: cluster.host(name) for name in cluster.brokers}
 
 
+@pytest.fixture(scope="module")
+def mosquitto_hosts(cluster, brokers):
+    """The brokers, then the bridge master: the order of the rolling restart."""
+    return {**brokers, **{name: cluster.host(name) for name in cluster.bridge}}
+
+
 def test_a_restart_left_due_is_done_by_the_next_run(cluster, brokers):
     first, second = list(brokers)[:2]
     before = {name: _unit(host) for name, host in brokers.items()}
     brokers[first].check_output(f"printf 'due\\n' > {MARK}")
+    rc, output = _status()
+    assert rc != 0, output[-3000:]
+    assert f"{first}: mosquitto still runs its old configuration" in output, output[-3000:]
+    assert f"{second}: mosquitto still runs" not in output
     rc, output, _recap = _site("--tags", "broker_restart")
     assert rc == 0, output[-3000:]
     assert _restarted(output) == [first], output[-3000:]
@@ -69,28 +88,31 @@ def test_a_restart_left_due_is_done_by_the_next_run(cluster, brokers):
     assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")
 
 
-def test_a_change_restarts_the_brokers_one_at_a_time(cluster, brokers):
-    limit = ("--limit", ",".join(brokers))
+def test_a_change_restarts_the_brokers_one_at_a_time_then_the_bridge_master(cluster, mosquitto_hosts):
+    hosts = mosquitto_hosts  # the bridge master runs the broker role too
+    bridge = list(cluster.bridge)[0]
+    limit = ("--limit", ",".join(hosts))
     change = ("-e", '{"broker_max_keepalive": 299}')
-    before = {name: _unit(host) for name, host in brokers.items()}
+    before = {name: _unit(host) for name, host in hosts.items()}
 
     rc, output, _recap = _site(*limit, *change, check=True)
     assert rc == 0, output[-3000:]
-    assert sorted(_restarted(output)) == sorted(brokers), output[-3000:]
-    assert {name: _unit(host)["MainPID"] for name, host in brokers.items()} == \
+    assert sorted(_restarted(output)) == sorted(hosts), output[-3000:]
+    assert {name: _unit(host)["MainPID"] for name, host in hosts.items()} == \
         {name: unit["MainPID"] for name, unit in before.items()}, "check mode restarted a broker"
-    assert not any(host.file(MARK).exists for host in brokers.values())
+    assert not any(host.file(MARK).exists for host in hosts.values())
 
     try:
         rc, output, _recap = _site(*limit, *change)
         assert rc == 0, output[-3000:]
         order = _restarted(output)
-        assert sorted(order) == sorted(brokers), output[-3000:]
-        after = {name: _unit(host) for name, host in brokers.items()}
-        for name in brokers:
+        assert sorted(order) == sorted(hosts), output[-3000:]
+        assert order[-1] == bridge, f"the bridge master restarted before a broker: {order}"
+        after = {name: _unit(host) for name, host in hosts.items()}
+        for name in hosts:
             assert after[name]["MainPID"] != before[name]["MainPID"], f"{name} was not restarted"
-            assert "max_keepalive 299" in brokers[name].file("/etc/mosquitto/mosquitto.conf").content_string
-            assert not brokers[name].file(MARK).exists
+            assert "max_keepalive 299" in hosts[name].file("/etc/mosquitto/mosquitto.conf").content_string
+            assert not hosts[name].file(MARK).exists
         # Each broker went down only after the one restarted before it was active again.
         for earlier, later in zip(order, order[1:]):
             assert after[later]["ActiveExitTimestampMonotonic"] > after[earlier]["ActiveEnterTimestampMonotonic"], \
@@ -98,5 +120,5 @@ def test_a_change_restarts_the_brokers_one_at_a_time(cluster, brokers):
     finally:
         rc, output, _recap = _site(*limit)
     assert rc == 0, output[-3000:]
-    assert sorted(_restarted(output)) == sorted(brokers), output[-3000:]
+    assert sorted(_restarted(output)) == sorted(hosts), output[-3000:]
     assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")

@@ -242,3 +242,26 @@ def test_helpers_for_module_results():
     assert status.status_upstream({"item": item, "elapsed": 0, "state": "started"})["reachable"] is True
     assert status.status_upstream({"item": item, "failed": False, "elapsed": 2,
                                    "msg": "Timeout when waiting for 10.0.0.11:8883"})["reachable"] is False
+
+
+def test_a_restart_left_due_is_a_problem_naming_the_host_and_daemon():
+    raws = healthy()
+    raws["b2"]["restart_due"] = ["mosquitto"]
+    raws["lb1"]["restart_due"] = ["nginx"]
+    result = check(raws)
+    assert not result["ok"]
+    due = [row for row in result["rows"] if row["component"] == "restart"]
+    assert [(row["host"], row["check"], row["status"]) for row in due] == \
+        [("b2", "mosquitto", "PROBLEM"), ("lb1", "nginx", "PROBLEM")]
+    assert len(result["problems"]) == 2
+    assert result["problems"][0].startswith("b2: mosquitto still runs its old configuration")
+    assert "run site.yml again" in result["problems"][1] and result["problems"][1].startswith("lb1: nginx")
+
+
+def test_no_restart_due_adds_no_row():
+    raws = healthy()
+    for raw in raws.values():
+        raw["restart_due"] = []
+    result = check(raws)
+    assert result["ok"], result["problems"]
+    assert not [row for row in result["rows"] if row["component"] == "restart"]
