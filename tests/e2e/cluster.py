@@ -66,6 +66,11 @@ def load_cluster():
     )
 
 
+def project_playbook(name):
+    """The path of one of the checkout's playbooks (playbooks/<name>), as the verifiers run it."""
+    return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", name)
+
+
 def run_playbook_process(playbook, *extra, check=False, env=None, timeout=1800):
     """Run a playbook against molecule's inventory with the checkout's collection and no colours (env: more
     environment variables); return (the finished process, its output without colour codes, recap) where recap maps

@@ -1,12 +1,10 @@
 """`--check` on the converged cluster reports no changes and no failures."""
 
-import os
-
 
 def test_check_mode_on_converged_cluster_changes_nothing(cluster):
-    from cluster import run_playbook
+    from cluster import project_playbook, run_playbook
 
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    playbook = project_playbook("site.yml")
     rc, output, recap = run_playbook(playbook, check=True)
     assert rc == 0, output[-4000:]
     assert set(recap) >= set(cluster.brokers) | set(cluster.bridge) | set(cluster.loadbalancers)

@@ -3,13 +3,12 @@ site.yml, installed, and taken up by a reload of mosquitto (SIGHUP): same proces
 TLS handshakes get the new certificate. The short-lived certificate is signed here with the scenario's CA."""
 
 import datetime
-import os
 import pathlib
 import socket
 import ssl
 import time
 
-from cluster import run_playbook
+from cluster import project_playbook, run_playbook
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from mqttcheck import Client, wait_until
@@ -19,7 +18,7 @@ PKI_DIR = "/etc/mosquitto-ha/pki"
 
 
 def _site(*extra):
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    playbook = project_playbook("site.yml")
     return run_playbook(playbook, "--limit", HOST, *extra)
 
 
@@ -155,7 +154,7 @@ def test_ca_rotation_with_an_overlap(cluster, tmp_path):
     original_bundle = host.file(f"{PKI_DIR}/ca.crt").content_string
 
     def site(**values):
-        playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+        playbook = project_playbook("site.yml")
         rc, output, _recap = run_playbook(playbook, "--limit", limit, "-e", json.dumps(values))
         assert rc == 0, output[-3000:]
 
@@ -185,7 +184,7 @@ def test_a_load_balancer_host_key_and_certificate_are_removed(cluster):
     lb = list(cluster.loadbalancers)[0]
     host = cluster.host(lb)
     host.run_expect([0], f"cp {PKI_DIR}/ca.crt {PKI_DIR}/{lb}.crt && install -m 0600 /dev/null {PKI_DIR}/{lb}.key")
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    playbook = project_playbook("site.yml")
     rc, output, recap = run_playbook(playbook, "--limit", lb, "--tags", "loadbalancer_pki")
     assert rc == 0, output[-3000:]
     assert recap[lb]["changed"] >= 1, output[-3000:]

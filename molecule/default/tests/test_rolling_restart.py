@@ -3,12 +3,11 @@ needs a restart restarts every broker, then the bridge master, each only after t
 check mode says so without restarting; a restart that an interrupted run left due is shown by status.yml and done by
 the next run, although that run changes nothing."""
 
-import os
 import uuid
 
 import pytest
 
-from cluster import run_playbook, run_playbook_process
+from cluster import project_playbook, run_playbook, run_playbook_process
 from mqttcheck import wait_for_bridging
 
 MARK = "/run/mosquitto-ha-restart-due-mosquitto"
@@ -16,12 +15,12 @@ RESTART_TASK = "Restart mosquitto for the configuration change"
 
 
 def _site(*extra, check=False):
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    playbook = project_playbook("site.yml")
     return run_playbook(playbook, *extra, check=check)
 
 
 def _status():
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "status.yml")
+    playbook = project_playbook("status.yml")
     # JSON results keep each line of the table whole.
     proc, output, _recap = run_playbook_process(playbook, env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
                                                 timeout=600)

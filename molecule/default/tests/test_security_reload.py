@@ -2,17 +2,16 @@
 taken out of broker_users is removed from the password file and refused. Restores the scenario's users."""
 
 import json
-import os
 import time
 
-from cluster import run_playbook
+from cluster import project_playbook, run_playbook
 from mqttcheck import wait_until
 
 HOST = "mha-broker2"
 
 
 def _site(cluster, users):
-    playbook = os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "site.yml")
+    playbook = project_playbook("site.yml")
     extra = json.dumps({"broker_users": users})
     return run_playbook(playbook, "--limit", HOST, "--tags", "broker_configure,broker_service", "-e", extra)
 

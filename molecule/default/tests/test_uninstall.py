@@ -35,7 +35,9 @@ WRITTEN = {
 
 
 def _playbook():
-    return os.path.join(os.environ["MOLECULE_PROJECT_DIRECTORY"], "playbooks", "uninstall.yml")
+    from cluster import project_playbook
+
+    return project_playbook("uninstall.yml")
 
 
 def _kinds(cluster, name):
