@@ -20,8 +20,8 @@ description:
     naming the host, link or certificate). A host without readings is unreachable, which is a problem.
   - A problem is anything degraded, among them a service that is not active, a bridge link whose state is not 1,
     the VIP on no node or on two, a certificate within the renewal window, an end-to-end message that did not
-    reach every broker, and a daemon still due for a restart that a run of site.yml left undone (C(restart_due) of
-    a host's readings: the daemons whose restart mark is present).
+    reach every broker, and a daemon still due for a restart that a run of site.yml left undone (C(restart_due) in
+    a host's readings, the daemons whose restart mark is present).
   - C(status_table) renders the rows as aligned text lines.
 options:
   _input:
