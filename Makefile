@@ -11,6 +11,10 @@ DISTROS ?= bookworm trixie
 # run by an unprivileged local user over SSH as a sudo user; scripts/operator-path.sh). failover also passes on
 # trixie (MOLECULE_RUNS=failover:trixie); it is left out of the default list to keep CI well under its 90 min.
 MOLECULE_RUNS ?= default:bookworm default:trixie:ssh failover:bookworm scale_out:bookworm
+# Lanes of molecule runs at once (scripts/molecule-runs.sh): the runs of one scenario share its container names and
+# go one after the other in one lane. Two lanes keep the two cores of a CI machine busy while tests wait on the
+# cluster.
+export MOLECULE_JOBS ?= 2
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
 # ansible-test wants the collection at a real ansible_collections/<namespace>/<name> path (it resolves the
 # .collections link to the checkout and refuses it): `make sanity` tests a copy of the checkout's files there.
@@ -80,23 +84,8 @@ preflight: venv ## bad inventories are refused before any host is touched
 	$(BIN)/pytest -q tests/preflight
 
 .PHONY: molecule
-molecule: venv images ## molecule test of each scenario:distro in MOLECULE_RUNS
-	set -e; for run in $(MOLECULE_RUNS); do \
-	  IFS=: read -r scenario distro access <<<"$$run"; access=$${access:-docker}; \
-	  echo "=== molecule test -s $$scenario on $$distro ($$access)"; \
-	  start=$$(date +%s); \
-	  log=$$(mktemp /tmp/molecule-$$scenario.XXXXXX.log); \
-	  MOLECULE_DISTRO=$$distro MOLECULE_ACCESS=$$access $(BIN)/molecule test -s $$scenario 2>&1 | tee "$$log"; \
-	  rc=$${PIPESTATUS[0]}; \
-	  if [ "$$rc" -ne 0 ]; then \
-	    echo "=== molecule $$scenario on $$distro ($$access) FAILED after $$(( $$(date +%s) - start )) s; what failed:"; \
-	    sed 's/\x1b\[[0-9;]*m//g' "$$log" | grep -E '(FAILED|ERROR)( |$$)|(^|│ +)E  |fatal: |[0-9]+ (passed|failed)' \
-	      | grep -v 'RETRYING' | tail -n 60; \
-	    echo "=== full log: $$log"; exit "$$rc"; \
-	  fi; \
-	  rm -f "$$log"; \
-	  echo "=== molecule $$scenario on $$distro ($$access) passed in $$(( $$(date +%s) - start )) s"; \
-	done
+molecule: venv images ## molecule test of each scenario:distro in MOLECULE_RUNS, MOLECULE_JOBS lanes at once
+	./scripts/molecule-runs.sh $(MOLECULE_RUNS)
 
 .PHONY: build
 build: venv ## build the collection tarball
