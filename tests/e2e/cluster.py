@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import subprocess
+import time
 
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
@@ -90,6 +91,20 @@ def run_playbook_process(playbook, *extra, check=False, env=None, timeout=1800):
         if match:
             recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
     return proc, output, recap
+
+
+def run_status(*extra, check=False, env=None):
+    """Run the checkout's status.yml with JSON results, which keep each line of its table whole (YAML results wrap
+    long lines); return (returncode, output, recap) as run_playbook does. run_status.stdout keeps the last run's
+    standard output alone (status_format=json prints the document there)."""
+    environ = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json", **(env or {})}
+    started = time.monotonic()
+    proc, output, recap = run_playbook_process(project_playbook("status.yml"), *extra, check=check, env=environ,
+                                               timeout=600)
+    print(f"status run ({' '.join(extra) or 'table'}{' --check' if check else ''}): rc {proc.returncode} "
+          f"in {time.monotonic() - started:.1f} s")
+    run_status.stdout = proc.stdout
+    return proc.returncode, output, recap
 
 
 def run_playbook(playbook, *extra, check=False):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from cluster import project_playbook, run_playbook, run_playbook_process
+from cluster import project_playbook, run_playbook, run_status
 from mqttcheck import wait_for_bridging
 
 MARK = "/run/mosquitto-ha-restart-due-mosquitto"
@@ -17,14 +17,6 @@ RESTART_TASK = "Restart mosquitto for the configuration change"
 def _site(*extra, check=False):
     playbook = project_playbook("site.yml")
     return run_playbook(playbook, *extra, check=check)
-
-
-def _status():
-    playbook = project_playbook("status.yml")
-    # JSON results keep each line of the table whole.
-    proc, output, _recap = run_playbook_process(playbook, env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
-                                                timeout=600)
-    return proc.returncode, output
 
 
 def _unit(host):
@@ -74,7 +66,7 @@ def test_a_restart_left_due_is_done_by_the_next_run(cluster, brokers):
     first, second = list(brokers)[:2]
     before = {name: _unit(host) for name, host in brokers.items()}
     brokers[first].check_output(f"printf 'due\\n' > {MARK}")
-    rc, output = _status()
+    rc, output, _recap = run_status()
     assert rc != 0, output[-3000:]
     assert f"{first}: mosquitto still runs its old configuration" in output, output[-3000:]
     assert f"{second}: mosquitto still runs" not in output

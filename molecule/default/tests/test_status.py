@@ -8,23 +8,10 @@ import re
 import time
 import uuid
 
-from cluster import run_playbook_process
+from cluster import run_status
 from mqttcheck import wait_for_bridging
 
 PAUSE = "/run/mosquitto-ha/watchdog-pause/mosquitto.service"
-
-
-def run_status(*extra, check=False, env=None):
-    project = os.environ["MOLECULE_PROJECT_DIRECTORY"]
-    # JSON results keep each table line whole (YAML results wrap long lines).
-    environ = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json", **(env or {})}
-    started = time.monotonic()
-    proc, output, recap = run_playbook_process(os.path.join(project, "playbooks", "status.yml"), *extra,
-                                               check=check, env=environ, timeout=600)
-    print(f"status run ({' '.join(extra) or 'table'}{' --check' if check else ''}): rc {proc.returncode} "
-          f"in {time.monotonic() - started:.1f} s")
-    run_status.stdout = proc.stdout
-    return proc.returncode, output, recap
 
 
 def _nodes(cluster):
