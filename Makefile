@@ -11,9 +11,8 @@ DISTROS ?= bookworm trixie
 # run by an unprivileged local user over SSH as a sudo user; scripts/operator-path.sh). failover also passes on
 # trixie (MOLECULE_RUNS=failover:trixie); it is left out of the default list to keep CI well under its 90 min.
 MOLECULE_RUNS ?= default:bookworm default:trixie:ssh failover:bookworm scale_out:bookworm
-# Lanes of molecule runs at once (scripts/molecule-runs.sh): the runs of one scenario share its container names and
-# go one after the other in one lane. Two lanes keep the two cores of a CI machine busy while tests wait on the
-# cluster.
+# Lanes of runs at once (scripts/molecule-runs.sh): the runs of one scenario share its container names and go one
+# after the other in one lane. `make test` adds the preflight tests as a run of their own, beside molecule.
 export MOLECULE_JOBS ?= 2
 LINK := .collections/ansible_collections/mosquitto_ha/cluster
 # ansible-test wants the collection at a real ansible_collections/<namespace>/<name> path (it resolves the
@@ -92,7 +91,8 @@ build: venv ## build the collection tarball
 	$(BIN)/ansible-galaxy collection build --force
 
 .PHONY: test
-test: lint unit sanity preflight build molecule ## everything CI runs: lint, unit, sanity and preflight tests, build, molecule
+test: lint unit sanity build images ## everything CI runs: lint, unit and sanity tests, build, then preflight beside molecule
+	./scripts/molecule-runs.sh make:preflight $(MOLECULE_RUNS)
 
 .PHONY: lab
 lab: venv docker ## stand up the 5-container lab cluster and print how to connect
