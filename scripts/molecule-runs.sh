@@ -83,7 +83,7 @@ run_one() {
     return "$rc"
   fi
   say "=== [lane $lane] $what passed in $(($(date +%s) - start)) s:" \
-    "$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -Eo '[0-9]+ passed[^=]*' | tail -n 1)(log: $log)"
+    "$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -Eo '[0-9]+ passed[^=]*' | tail -n 1) (log: $log)"
 }
 
 run_lane() {
