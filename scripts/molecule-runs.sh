@@ -16,12 +16,13 @@
 set -uo pipefail
 
 MOLECULE=${MOLECULE:-molecule}
+MAKE=${MAKE:-make}
 JOBS=${MOLECULE_JOBS:-2}
 [[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "MOLECULE_JOBS must be a positive whole number, not '$JOBS'" >&2; exit 2; }
 [ "$#" -gt 0 ] || { echo "usage: $0 scenario:distro[:access]|make:<target>..." >&2; exit 2; }
 
 # A failed run's report is printed in one piece, not interleaved with the other lanes' lines.
-print_lock=$(mktemp /tmp/molecule-runs.XXXXXX.lock)
+print_lock=$(mktemp "${TMPDIR:-/tmp}/molecule-runs.XXXXXX.lock")
 trap 'rm -f "$print_lock"' EXIT
 say() { flock "$print_lock" printf '%s\n' "$*"; }
 
@@ -57,16 +58,16 @@ run_one() {
   IFS=: read -r scenario distro access <<<"$run"
   if [ "$scenario" = make ]; then
     what="make $distro"
-    log=$(mktemp "/tmp/make-$distro.XXXXXX.log")
+    log=$(mktemp "${TMPDIR:-/tmp}/make-$distro.XXXXXX.log")
   else
     access=${access:-docker}
     what="molecule $scenario on $distro ($access)"
-    log=$(mktemp "/tmp/molecule-$scenario-$distro-$access.XXXXXX.log")
+    log=$(mktemp "${TMPDIR:-/tmp}/molecule-$scenario-$distro-$access.XXXXXX.log")
   fi
   start=$(date +%s)
   say "=== [lane $lane] $what: started, log $log"
   if [ "$scenario" = make ]; then
-    make "$distro" >"$log" 2>&1
+    "$MAKE" "$distro" >"$log" 2>&1
   else
     MOLECULE_DISTRO=$distro MOLECULE_ACCESS=$access "$MOLECULE" test -s "$scenario" >"$log" 2>&1
   fi
