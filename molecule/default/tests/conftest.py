@@ -26,18 +26,19 @@ TEST_ORDER = [
     "test_tls_policy.py",
     "test_renewal.py",
     "test_rolling_restart.py",  # restarts every broker
+    "test_upgrade.py",  # restarts every daemon of every node
     "test_status.py",  # needs a healthy cluster: the last of the non-destructive tests
     "test_metrics.py",  # stops a broker for a while and brings it back
     "test_vip.py",  # destructive from here on: takes the VIP holder down
     "test_watchdog.py",  # hangs mosquitto, kills nginx, hangs the watchdog
     "test_uninstall.py",  # removes the cluster: always last
 ]
-# Operations playbook runs (renewal, rolling restart, status, uninstall) and the metrics endpoints, which do not
-# depend on the access path (they use molecule's docker inventory in both runs): the docker-access run (Debian 12)
-# has them, the operator's-path run (Debian 13, ssh) leaves them out to keep CI within its time. Run them on Debian
-# 13 with `make molecule MOLECULE_RUNS=default:trixie`.
-DOCKER_ACCESS_ONLY = ("test_renewal.py", "test_rolling_restart.py", "test_status.py", "test_metrics.py",
-                      "test_uninstall.py")
+# Operations playbook runs (renewal, rolling restart, upgrade, status, uninstall) and the metrics endpoints, which do
+# not depend on the access path (they use molecule's docker inventory in both runs): the docker-access run (Debian
+# 12) has them, the operator's-path run (Debian 13, ssh) leaves them out to keep CI within its time. Run them on
+# Debian 13 with `make molecule MOLECULE_RUNS=default:trixie`.
+DOCKER_ACCESS_ONLY = ("test_renewal.py", "test_rolling_restart.py", "test_upgrade.py", "test_status.py",
+                      "test_metrics.py", "test_uninstall.py")
 
 
 def pytest_collection_modifyitems(config, items):

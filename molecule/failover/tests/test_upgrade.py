@@ -26,6 +26,8 @@ from faults import Prober, Rig, Stream, _resilient, clock, dexec, journal, unit_
 from mqttcheck import counts, wait_until
 
 PLAYBOOK = os.path.join(os.environ.get("MOLECULE_PROJECT_DIRECTORY", "."), "upgrade.yml")
+VRRP_PENDING = "/run/mosquitto-ha-vrrp-pending"  # site.yml wrote shared VRRP settings the pair has not switched to
+RESTART_DUE = {"mosquitto": "/run/mosquitto-ha-restart-due-mosquitto", "nginx": "/run/mosquitto-ha-restart-due-nginx"}
 STREAM_INTERVAL = 0.02  # 50 messages a second
 SAMPLE_INTERVAL = 0.2
 
@@ -121,8 +123,30 @@ def test_check_mode_changes_nothing(rig):
     assert _invocations(rig) == before, "a daemon restarted in check mode"
 
 
+def test_refused_while_a_vrrp_switch_is_pending(rig):
+    """A pending switch of the shared VRRP settings would load on one load balancer alone: refused, nothing changed."""
+    lb = sorted(rig.cluster.loadbalancers)[-1]
+    before = _invocations(rig)
+    assert dexec(lb, f"test ! -e {VRRP_PENDING} && touch {VRRP_PENDING}")[0] == 0
+    try:
+        proc, output, recap = run_playbook_process(PLAYBOOK, "-e", "upgrade_restart_only=true")
+    finally:
+        dexec(lb, f"rm -f {VRRP_PENDING}")
+    text = " ".join(output.split())
+    assert proc.returncode != 0, output[-3000:]
+    assert f"A switch of the VRRP settings both load balancers share is pending on {lb}:" in text, output[-3000:]
+    assert "Run site.yml without --limit first" in text, output[-3000:]
+    assert "PLAY [Brokers, one at a time]" not in output, output[-3000:]
+    assert all(r.get("changed", 0) == 0 for r in recap.values()), _recap_changed(recap)
+    assert _invocations(rig) == before, "a daemon restarted although the upgrade was refused"
+
+
 def test_rolling_restart_under_load(rig):
     c = rig.cluster
+    # A restart left due by an earlier site.yml run: the upgrade's restart loads that configuration and clears it.
+    marked = {sorted(c.brokers)[0]: RESTART_DUE["mosquitto"], sorted(c.loadbalancers)[0]: RESTART_DUE["nginx"]}
+    for node, mark in marked.items():
+        assert dexec(node, f"touch {mark}")[0] == 0
     run = uuid.uuid4().hex[:8]
     topic = f"e2e/upgrade/{run}/stream"
     since = {n: clock(n) for n in list(c.brokers) + list(c.bridge) + list(c.loadbalancers)}
@@ -243,6 +267,8 @@ def test_rolling_restart_under_load(rig):
     assert drained_seen == set(c.brokers), f"not every broker was drained during its restart: {drained_seen}"
     assert all(not d for d in sampler.samples[-1][2].values()), "a broker is still drained after the run"
     assert rig.settled(60), "the cluster is not healthy after the upgrade"
+    left = {node: mark for node, mark in marked.items() if dexec(node, f"test -e {mark}")[0] == 0}
+    assert not left, f"restart marks still there after the daemons restarted: {left}"
 
 
 def test_package_run_on_up_to_date_hosts_changes_nothing(rig):
