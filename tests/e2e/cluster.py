@@ -36,6 +36,25 @@ class Cluster:
         kwargs.setdefault("password", self.password)
         return Client(host, self.broker_port if port is None else port, self.cafile, **kwargs)
 
+    def vip_holders(self):
+        """The load balancers that have the VIP on an interface now."""
+        return [name for name in self.loadbalancers
+                if f" {self.vip}/" in self.host(name).check_output("ip -4 -o addr show")]
+
+    def bridged(self, topic, timeout=60):
+        """True once a message published through the VIP reaches a subscriber on every broker (the bridges carry it);
+        raises TimeoutError naming the brokers it did not reach."""
+        from mqttcheck import wait_for_bridging  # noqa: PLC0415 (tests/e2e is on sys.path in the verifiers)
+
+        subscribers = [self.client(address).connect().subscribe(topic + "/#") for address in self.brokers.values()]
+        publisher = self.client(self.vip, self.port).connect()
+        try:
+            return wait_for_bridging(publisher, subscribers, topic + "/probe", timeout=timeout)
+        finally:
+            publisher.close()
+            for subscriber in subscribers:
+                subscriber.close()
+
     @property
     def broker_endpoints(self):
         return [(address, self.broker_port) for address in self.brokers.values()]

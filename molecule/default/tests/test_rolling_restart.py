@@ -8,7 +8,6 @@ import uuid
 import pytest
 
 from cluster import project_playbook, run_playbook, run_status
-from mqttcheck import wait_for_bridging
 
 MARK = "/run/mosquitto-ha-restart-due-mosquitto"
 RESTART_TASK = "Restart mosquitto for the configuration change"
@@ -39,18 +38,6 @@ def _restarted(output):
     return hosts
 
 
-def _bridged(cluster, topic):
-    subscribers = [cluster.client(address, cluster.broker_port).connect().subscribe(topic + "/#")
-                   for address in cluster.brokers.values()]
-    publisher = cluster.client(cluster.vip, cluster.port).connect()
-    try:
-        return wait_for_bridging(publisher, subscribers, topic + "/probe", timeout=60)
-    finally:
-        publisher.close()
-        for subscriber in subscribers:
-            subscriber.close()
-
-
 @pytest.fixture(scope="module")
 def brokers(cluster):
     return {name: cluster.host(name) for name in cluster.brokers}
@@ -76,7 +63,7 @@ def test_a_restart_left_due_is_done_by_the_next_run(cluster, brokers):
     assert _unit(brokers[first])["MainPID"] != before[first]["MainPID"]
     assert _unit(brokers[second])["MainPID"] == before[second]["MainPID"], "a broker without the mark restarted"
     assert not brokers[first].file(MARK).exists
-    assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")
+    assert cluster.bridged(f"e2e/rolling/{uuid.uuid4().hex[:8]}")
 
 
 def test_a_change_restarts_the_brokers_one_at_a_time_then_the_bridge_master(cluster, mosquitto_hosts):
@@ -112,4 +99,4 @@ def test_a_change_restarts_the_brokers_one_at_a_time_then_the_bridge_master(clus
         rc, output, _recap = _site(*limit)
     assert rc == 0, output[-3000:]
     assert sorted(_restarted(output)) == sorted(hosts), output[-3000:]
-    assert _bridged(cluster, f"e2e/rolling/{uuid.uuid4().hex[:8]}")
+    assert cluster.bridged(f"e2e/rolling/{uuid.uuid4().hex[:8]}")

@@ -55,11 +55,6 @@ def _hosts(cluster):
     return [*cluster.brokers, *cluster.bridge, *cluster.loadbalancers]
 
 
-def _vip_holders(cluster):
-    return [n for n in cluster.loadbalancers
-            if f" {cluster.vip}/" in cluster.host(n).check_output("ip -4 -o addr show")]
-
-
 def _vip_accepts(cluster):
     try:
         with socket.create_connection((cluster.vip, cluster.port), timeout=3):
@@ -76,7 +71,7 @@ def _assert_cluster_running(cluster):
                 assert host.service(unit).is_running, f"{unit} not running on {name}"
         for path in WRITTEN["all"]:
             assert host.file(path).exists, f"{path} missing on {name}"
-    assert len(_vip_holders(cluster)) == 1, _vip_holders(cluster)
+    assert len(cluster.vip_holders()) == 1, cluster.vip_holders()
     assert _vip_accepts(cluster)
 
 

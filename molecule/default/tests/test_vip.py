@@ -7,18 +7,14 @@ import time
 from mqttcheck import wait_until
 
 
-def _holders(cluster):
-    return [n for n in cluster.loadbalancers if cluster.vip in cluster.host(n).interface("eth0").addresses]
-
-
 def test_vip_moves_when_keepalived_stops_on_its_holder(cluster):
-    before = _holders(cluster)
+    before = cluster.vip_holders()
     assert len(before) == 1, before
     holder, other = before[0], [n for n in cluster.loadbalancers if n != before[0]][0]
     since = cluster.host(other).check_output("date '+%Y-%m-%d %H:%M:%S'")
     cluster.host(holder).check_output("systemctl stop keepalived")
     started = time.monotonic()
-    assert wait_until(lambda: _holders(cluster) == [other], 15, interval=0.2), _holders(cluster)
+    assert wait_until(lambda: cluster.vip_holders() == [other], 15, interval=0.2), cluster.vip_holders()
     print(f"\nVIP moved from {holder} to {other} within {time.monotonic() - started:.1f} s (VRRP 3, multicast)")
     log = cluster.host(other).check_output(f"journalctl -t mosquitto-ha-vrrp --since '{since}' --no-pager -o cat")
     assert f"on {other}: now MASTER" in log, log
@@ -26,7 +22,7 @@ def test_vip_moves_when_keepalived_stops_on_its_holder(cluster):
     # The watchdog restarts the stopped keepalived; nopreempt keeps the VIP where it is (no second move).
     assert wait_until(lambda: cluster.host(holder).service("keepalived").is_running, 15, interval=0.5)
     time.sleep(3)
-    assert _holders(cluster) == [other]
+    assert cluster.vip_holders() == [other]
     # And the cluster still answers through the VIP.
     client = cluster.client(cluster.vip, cluster.port).connect()
     client.close()
